@@ -1,0 +1,33 @@
+"""The Python entry points behind ``ganforge.train`` and the CLI's ``train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ganforge.config import parse_override, resolve
+
+
+def override_items(*, dataset=None, data_dir=None, epochs=None, steps=None, seed=None, device=None,
+                   overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:
+    """Named options, then ``key=value`` overrides (the last word wins), as one dotted-key dict."""
+    items: dict[str, Any] = {}
+    named = {"data.name": dataset, "data.data_dir": data_dir, "train.epochs": epochs, "train.steps": steps,
+             "train.seed": seed, "train.device": device}
+    items.update({k: v for k, v in named.items() if v is not None})
+    if isinstance(overrides, dict):
+        items.update(overrides)
+    else:
+        items.update(dict(parse_override(o) for o in overrides or []))
+    return items
+
+
+def train(preset: str, *, dataset=None, data_dir=None, epochs=None, steps=None, seed=None, device=None,
+          out=None, resume=None, overrides=None) -> Path:
+    from ganforge.train import Trainer
+
+    items = override_items(dataset=dataset, data_dir=data_dir, epochs=epochs, steps=steps, seed=seed,
+                           device=device, overrides=overrides)
+    if resume is not None:
+        return Trainer.resume(resume, items).fit()
+    return Trainer(resolve(preset, items), run_dir=out).fit()

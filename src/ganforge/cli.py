@@ -1,0 +1,169 @@
+"""The ``ganforge`` command line.
+
+Every subcommand validates its input and reports a problem as one line on
+stderr with a non-zero exit code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ganforge import __version__
+from ganforge.errors import GanforgeError
+
+
+# ---------------------------------------------------------------------------
+# Subcommands
+
+def cmd_train(args) -> int:
+    from ganforge.api import override_items
+    from ganforge.config import resolve
+    from ganforge.train import Trainer
+
+    items = override_items(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
+                           seed=args.seed, device=args.device, overrides=args.overrides)
+    if args.resume:
+        trainer = Trainer.resume(args.resume, items)
+    else:
+        trainer = Trainer(resolve(args.preset, items), run_dir=args.out)
+    trainer.fit()
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from ganforge.config import list_presets
+
+    rows = list_presets()
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from ganforge.data import dataset_info
+
+    rows = dataset_info()
+    w = [max(len(str(r[k])) for r in rows) for k in ("name", "shape")]
+    for r in rows:
+        print(f"{r['name']:<{w[0]}}  {r['shape']:<{w[1]}}  {str(r['classes']) + ' classes':<11}  {r['status']}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from ganforge.errors import ConfigError
+    from ganforge.sampler import load_generator
+    from ganforge.viz import to_uint8_hwc
+
+    if args.num < 1:
+        raise ConfigError(f"--num must be at least 1, got {args.num}")
+    out = Path(args.out)
+    as_npz = out.suffix == ".npz"
+    if as_npz and out.exists() and not args.force:
+        raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
+    G = load_generator(args.run_dir, device=args.device)
+    if G.num_classes:
+        labels = args.class_ if args.class_ is not None else [i % G.num_classes for i in range(args.num)]
+    else:
+        labels = args.class_
+    x = G.sample(args.num, labels=labels, seed=args.seed)
+    y = None
+    if G.num_classes:
+        y = np.full(args.num, labels) if isinstance(labels, int) else np.asarray(labels)
+    if x.dim() == 2:
+        arrays = {"arr_0": x.numpy().astype(np.float32)}
+    else:
+        arrays = {"arr_0": to_uint8_hwc(x)}
+    if y is not None:
+        arrays["arr_1"] = y.astype(np.int64)
+    if as_npz:
+        from ganforge.io import atomic_path
+
+        with atomic_path(out) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        print(f"wrote {args.num} samples {arrays['arr_0'].shape} {arrays['arr_0'].dtype} to {out}")
+        return 0
+    if x.dim() == 2:
+        raise GanforgeError("2-D point samples can only be written as .npz; use --out FILE.npz")
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    existing = list(out.glob("sample_*.png"))
+    if existing and not args.force:
+        raise GanforgeError(f"{out} already holds samples; choose another --out or pass --force to replace them")
+    imgs = arrays["arr_0"]
+    for i, img in enumerate(imgs):
+        name = f"sample_{i:05d}" + (f"_class{int(y[i])}" if y is not None else "") + ".png"
+        Image.fromarray(img.squeeze(2) if img.shape[2] == 1 else img).save(out / name)
+    print(f"wrote {args.num} PNG files to {out}/")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ganforge", description="Train, evaluate and sample GANs on image data.")
+    p.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a preset", description="Train a GAN from a named preset.")
+    t.add_argument("--preset", default="digits-dcgan", help="preset name (see `ganforge presets`); default digits-dcgan")
+    t.add_argument("--dataset", help="data set name (see `ganforge datasets`) or folder:PATH")
+    t.add_argument("--data-dir", help="folder holding the data set's files")
+    t.add_argument("--epochs", type=int, help="number of epochs")
+    t.add_argument("--steps", type=int, help="stop after N generator updates (overrides --epochs)")
+    t.add_argument("--seed", type=int, help="random seed")
+    t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where to train")
+    t.add_argument("--out", help="run directory (default runs/<time>-<preset>)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="override any config field, e.g. train.batch_size=128")
+    t.set_defaults(func=cmd_train)
+
+    pr = sub.add_parser("presets", help="list the named presets")
+    pr.set_defaults(func=cmd_presets)
+
+    d = sub.add_parser("datasets", help="list the data sets and whether they are available")
+    d.set_defaults(func=cmd_datasets)
+
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("run_dir", help="run directory (or checkpoint file)")
+    s.add_argument("--num", type=int, default=64, help="number of samples")
+    s.add_argument("--out", required=True, help="FILE.npz (arr_0 uint8 NHWC, arr_1 labels) or a folder for PNGs")
+    s.add_argument("--class", dest="class_", type=int, help="draw only this class (conditional models)")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--force", action="store_true", help="replace existing output")
+    s.set_defaults(func=cmd_sample)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    parser = build_parser()
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 1
+    try:
+        return args.func(args)
+    except GanforgeError as err:
+        if args.debug:
+            raise
+        print(f"ganforge: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("ganforge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

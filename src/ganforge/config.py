@@ -1,0 +1,296 @@
+"""Typed run configuration, named presets and ``key.sub=value`` overrides.
+
+A run is described by one :class:`RunConfig`, made of a small dataclass per
+component. Presets are YAML files in ``ganforge/presets/`` holding only the
+fields that differ from the defaults below. The resolved config is written to
+``config.yaml`` in the run directory and into every checkpoint, so a generator
+can be rebuilt from either file alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ganforge.errors import ConfigError, did_you_mean
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"            # a registered data set, or folder:PATH
+    data_dir: str | None = None     # explicit folder holding the files
+    image_size: int | None = None   # resize to this (square) size; None keeps the native size
+    channels: int | None = None     # 1 or 3; None keeps the native channels
+    download: bool = True           # fetch into the cache when not found locally
+    drop_last: bool = True          # drop the last partial batch of each epoch
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "dcgan"             # generator/discriminator pair, see ganforge.models.ARCHS
+    z_dim: int = 100                # latent size
+    noise: str = "normal"           # latent distribution: normal | uniform (U(-1, 1))
+    width: int = 64                 # base channel count (conv archs)
+    g_hidden: list[int] = field(default_factory=lambda: [128, 128])  # MLP generator hidden units
+    d_hidden: list[int] = field(default_factory=lambda: [128, 128])  # MLP discriminator hidden units
+    leaky_slope: float = 0.2        # LeakyReLU negative slope
+    d_dropout: float = 0.0          # dropout after D's hidden layers
+    spectral_norm: bool = False     # spectral normalisation on D's weight layers
+    conditional: bool = False       # condition G (and D) on class labels
+
+
+@dataclass
+class LossConfig:
+    name: str = "ns"                # objective, see ganforge.losses.OBJECTIVES
+    clip: float | None = None       # WGAN weight clipping bound c (critic weights in [-c, c])
+    gp_weight: float = 10.0         # WGAN-GP lambda
+    r1_weight: float = 0.0          # R1 penalty gamma on real images (0 = off)
+    label_smoothing: float = 0.0    # one-sided: real target 1 - s
+    aux_weight: float = 1.0         # weight of the auxiliary classifier loss (ACGAN)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"              # adam | rmsprop | sgd
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    eps: float = 1e-8               # Keras' Adam uses 1e-7
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    epochs: int = 20
+    steps: int | None = None        # stop after this many generator updates (overrides epochs)
+    update: str = "alternating"     # alternating (D then G) | simultaneous (one forward pass)
+    n_critic: int = 1               # D updates per G update
+    extra_d_every: int = 0          # one extra D update every N steps (0 = never)
+    seed: int = 0
+    device: str = "cpu"             # cpu | cuda | auto
+    precision: str = "fp32"         # fp32 | bf16 | fp16
+    ema: float | None = None        # decay of an exponential moving average of G (None = off)
+    num_samples: int = 16           # fixed latent vectors drawn every epoch
+    checkpoint_every: int = 15      # epochs between checkpoints (the last epoch is always saved)
+    keep_checkpoints: int = 3       # keep the last K checkpoints
+    log_every: int = 10             # read losses back from the device every N steps
+    progress: bool = True           # show a progress bar
+
+
+@dataclass
+class RunConfig:
+    preset: str = "custom"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    g_optim: OptimConfig = field(default_factory=OptimConfig)
+    d_optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# ---------------------------------------------------------------------------
+# Building configs from dictionaries, with type checks and name hints
+
+def _field_types(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert ints to floats where expected."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp} for {key}")
+
+
+def _valid_keys(cls, prefix: str = "") -> list[str]:
+    keys = []
+    for name, tp in _field_types(cls).items():
+        if dataclasses.is_dataclass(tp):
+            keys += _valid_keys(tp, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def _update(obj, values: dict[str, Any], prefix: str = "") -> None:
+    types_ = _field_types(type(obj))
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if name not in types_:
+            raise ConfigError(f"unknown config key '{key}'{did_you_mean(key, _valid_keys(RunConfig))}")
+        tp = types_[name]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key} must be a mapping of its fields, got {value!r}")
+            _update(getattr(obj, name), value, f"{key}.")
+        else:
+            setattr(obj, name, _coerce(value, tp, key))
+
+
+def from_dict(values: dict[str, Any]) -> RunConfig:
+    cfg = RunConfig()
+    _update(cfg, values)
+    validate(cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------------------
+# Presets
+
+def _preset_files() -> dict[str, Any]:
+    folder = resources.files("ganforge") / "presets"
+    return {p.name[:-5]: p for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def preset_names() -> list[str]:
+    return sorted(_preset_files())
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    files = _preset_files()
+    if name not in files:
+        raise ConfigError(f"unknown preset '{name}'{did_you_mean(name, files)}; `ganforge presets` lists them")
+    values = yaml.safe_load(files[name].read_text()) or {}
+    values["preset"] = name
+    return values
+
+
+def list_presets() -> list[tuple[str, str]]:
+    return [(name, preset_dict(name).get("description", "")) for name in preset_names()]
+
+
+# ---------------------------------------------------------------------------
+# key.sub=value overrides
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"expected key=value, got '{text}' (e.g. train.batch_size=128)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _nest(key: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def _check_key(key: str) -> None:
+    valid = _valid_keys(RunConfig)
+    if key not in valid:
+        raise ConfigError(f"unknown config key '{key}'{did_you_mean(key, valid)}")
+
+
+def resolve(preset: str | None = None, overrides: list[str] | dict[str, Any] | None = None) -> RunConfig:
+    """Defaults, then the preset, then overrides (``["train.epochs=3"]`` or ``{"train.epochs": 3}``)."""
+    cfg = RunConfig()
+    if preset:
+        _update(cfg, preset_dict(preset))
+    items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
+    for key, value in items:
+        _check_key(key)
+        _update(cfg, _nest(key, value))
+    validate(cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------------------
+# Range checks (type checks happen above)
+
+def validate(cfg: RunConfig) -> None:
+    t = cfg.train
+    positive = {
+        "train.batch_size": t.batch_size, "train.n_critic": t.n_critic, "train.num_samples": t.num_samples,
+        "train.checkpoint_every": t.checkpoint_every, "train.keep_checkpoints": t.keep_checkpoints,
+        "train.log_every": t.log_every, "model.z_dim": cfg.model.z_dim, "model.width": cfg.model.width,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if t.epochs < 0:
+        raise ConfigError(f"train.epochs must be 0 or more, got {t.epochs}")
+    if t.steps is not None and t.steps < 1:
+        raise ConfigError(f"train.steps must be at least 1, got {t.steps}")
+    if t.extra_d_every < 0:
+        raise ConfigError(f"train.extra_d_every must be 0 or more, got {t.extra_d_every}")
+    choices = {
+        "train.update": (t.update, ("alternating", "simultaneous")),
+        "train.device": (t.device, ("cpu", "cuda", "auto")),
+        "train.precision": (t.precision, ("fp32", "bf16", "fp16")),
+        "model.noise": (cfg.model.noise, ("normal", "uniform")),
+        "g_optim.name": (cfg.g_optim.name, ("adam", "rmsprop", "sgd")),
+        "d_optim.name": (cfg.d_optim.name, ("adam", "rmsprop", "sgd")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got '{value}'{did_you_mean(value, allowed)}")
+    if t.ema is not None and not 0.0 < t.ema < 1.0:
+        raise ConfigError(f"train.ema must be between 0 and 1 (e.g. 0.999), got {t.ema}")
+    for key, opt in (("g_optim", cfg.g_optim), ("d_optim", cfg.d_optim)):
+        if opt.lr <= 0:
+            raise ConfigError(f"{key}.lr must be positive, got {opt.lr}")
+        if len(opt.betas) != 2 or not all(0.0 <= b < 1.0 for b in opt.betas):
+            raise ConfigError(f"{key}.betas must be two numbers in [0, 1), got {opt.betas}")
+    if cfg.data.image_size is not None and cfg.data.image_size < 4:
+        raise ConfigError(f"data.image_size must be at least 4, got {cfg.data.image_size}")
+    if cfg.data.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels must be 1 or 3, got {cfg.data.channels}")
+    if not 0.0 <= cfg.loss.label_smoothing < 0.5:
+        raise ConfigError(f"loss.label_smoothing must be in [0, 0.5), got {cfg.loss.label_smoothing}")
+    if not 0.0 <= cfg.model.d_dropout < 1.0:
+        raise ConfigError(f"model.d_dropout must be in [0, 1), got {cfg.model.d_dropout}")

@@ -1,0 +1,301 @@
+"""Data sets as whole in-memory uint8 tensors, looked up by name.
+
+    ds = load_dataset("fashion-mnist")            # Dataset: x uint8 (60000, 1, 28, 28), y int64
+    batch = normalize(ds.x[:64])                  # float in [-1, 1], on any device
+    images = to_uint8(generator(z))               # back to uint8 for saving
+
+Names: mnist, fashion-mnist, kmnist, cifar10 (local files or download), digits
+(scikit-learn), folder:PATH (your images), ring8 and grid25 (2-D mixtures).
+Local files are searched in: the explicit ``data_dir`` (or ``data_dir/<name>``),
+``$GANFORGE_DATA_DIR/<name>`` (or files directly in it), the cache
+``<cache>/data/<name>``, then ``/usr/share/datasets/<name>``. Missing files are
+downloaded into the cache when ``download=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.data import cifar, digits, download as dl, folder, idx, mixtures
+from ganforge.data.download import cache_dir, data_cache_dir, download_file, download_files, pretty_path
+from ganforge.data.mixtures import mixture_centers, mixture_std
+from ganforge.errors import ConfigError, DataError
+from ganforge.registry import Registry
+
+__all__ = [
+    "Dataset", "DATASETS", "load_dataset", "dataset_info", "normalize", "to_uint8",
+    "mixture_centers", "mixture_std", "search_dirs", "adapt_images", "cache_dir",
+    "data_cache_dir", "download_file", "download_files", "SYSTEM_DATA_ROOT",
+]
+
+SYSTEM_DATA_ROOT = Path("/usr/share/datasets")  # where Debian's dataset-* packages install
+SPLITS = ("train", "test")
+_CHUNK = 4096  # images adapted per step, to bound the float copy
+
+
+@dataclass
+class Dataset:
+    """A whole data set in memory."""
+
+    name: str
+    x: torch.Tensor = field(repr=False)  # images: uint8 (N, C, H, W); points: float32 (N, 2)
+    y: torch.Tensor | None = field(repr=False)  # int64 (N,) or None
+    num_classes: int  # 0 when unlabelled
+    class_names: list[str] | None = field(repr=False)
+    kind: str  # "image" or "points"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Per-sample shape: (C, H, W) or (2,)."""
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry: name -> loader(*, arg, data_dir, split, download, image_size, channels) -> Dataset
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What ``dataset_info`` reports without loading anything."""
+
+    shape: tuple[int, ...] | None  # native per-sample shape; None when it depends on the files
+    classes: int
+    kind: str
+    source: str
+
+
+DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
+DATASET_META: dict[str, DatasetMeta] = {}
+
+
+def _register(name: str, doc: str, *, shape, classes: int, kind: str, source: str):
+    def decorator(loader):
+        DATASETS.register(name, doc)(loader)
+        DATASET_META[name] = DatasetMeta(shape, classes, kind, source)
+        return loader
+
+    return decorator
+
+
+# ---------------------------------------------------------------------------------------------
+# Where local files live
+# ---------------------------------------------------------------------------------------------
+
+def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for ``name``'s files, in order (see the module docstring)."""
+    dirs: list[Path] = []
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        dirs += [root / name, root]
+    if os.environ.get("GANFORGE_DATA_DIR"):
+        root = Path(os.environ["GANFORGE_DATA_DIR"]).expanduser()
+        dirs += [root / name, root]
+    dirs += [data_cache_dir(name), SYSTEM_DATA_ROOT / name]
+    return list(dict.fromkeys(dirs))
+
+
+def _locate(name: str, data_dir, finder: Callable[[Path], object]):
+    """The first non-None ``finder(folder)`` over the search folders, or None."""
+    for folder_ in search_dirs(name, data_dir):
+        if folder_.is_dir():
+            found = finder(folder_)
+            if found is not None:
+                return found
+    return None
+
+
+def _not_found(name: str, data_dir, what: str) -> DataError:
+    looked = ", ".join(pretty_path(d) for d in search_dirs(name, data_dir))
+    return DataError(
+        f"{name} not found (looked in {looked}); allow downloading, "
+        f"or put {what} in {pretty_path(data_cache_dir(name))} or pass --data-dir DIR"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Loaders
+# ---------------------------------------------------------------------------------------------
+
+def _idx_loader(name: str):
+    def load(*, data_dir=None, split="train", download=True, **_) -> Dataset:
+        found = _locate(name, data_dir, lambda d: idx.find_split(d, split))
+        if found is None:
+            if not download:
+                raise _not_found(name, data_dir, "the four files")
+            dest = dl.download_files(name, [base + ".gz" for base in idx.SPLIT_FILES[split]])
+            found = idx.find_split(dest, split)
+        x, y = idx.load_idx(*found)
+        return Dataset(name, x, y, idx.NUM_CLASSES, list(idx.CLASS_NAMES[name]), "image")
+
+    load.__doc__ = f"Load {name} from IDX files (gz or raw), downloading them if needed."
+    return load
+
+
+_IDX_DOCS = {
+    "mnist": "MNIST handwritten digits, 60k/10k 28x28 grey, 10 classes",
+    "fashion-mnist": "Fashion-MNIST clothing, 60k/10k 28x28 grey, 10 classes",
+    "kmnist": "Kuzushiji-MNIST cursive Japanese, 60k/10k 28x28 grey, 10 classes",
+}
+for _name, _doc in _IDX_DOCS.items():
+    _register(_name, _doc, shape=(1, 28, 28), classes=10, kind="image", source=dl.MIRRORS[_name][0])(_idx_loader(_name))
+
+
+@_register("cifar10", "CIFAR-10 photos, 50k/10k 32x32 RGB, 10 classes",
+           shape=(3, 32, 32), classes=10, kind="image", source=dl.MIRRORS["cifar10"][0] + cifar.TAR_NAME)
+def _load_cifar10(*, data_dir=None, split="train", download=True, **_) -> Dataset:
+    source = _locate("cifar10", data_dir, cifar.find_cifar)
+    if source is None:
+        if not download:
+            raise _not_found("cifar10", data_dir, cifar.TAR_NAME)
+        dest = dl.download_files("cifar10", [cifar.TAR_NAME])
+        cifar.extract_tar(dest / cifar.TAR_NAME, dest)
+        source = cifar.find_cifar(dest)
+    x, y, names = cifar.load_cifar10(source, split)
+    return Dataset("cifar10", x, y, 10, names, "image")
+
+
+@_register("digits", "scikit-learn handwritten digits, 1,797 8x8 grey, 10 classes (no separate test split)",
+           shape=(1, 8, 8), classes=10, kind="image", source="sklearn.datasets.load_digits")
+def _load_digits(**_) -> Dataset:
+    """Both splits return the same 1,797 images: scikit-learn ships no test split."""
+    x, y = digits.load_digits()
+    return Dataset("digits", x, y, 10, list(digits.CLASS_NAMES), "image")
+
+
+@_register("folder", "folder:PATH, your images; sub-folders are classes",
+           shape=None, classes=0, kind="image", source="a local folder")
+def _load_folder(*, arg=None, image_size=None, channels=None, **_) -> Dataset:
+    if not arg:
+        raise ConfigError("data set 'folder' needs a path: folder:PATH")
+    x, y, names = folder.load_folder(arg, image_size=image_size, channels=channels)
+    return Dataset(f"folder:{arg}", x, y, len(names) if names else 0, names, "image")
+
+
+def _mixture_loader(name: str):
+    def load(*, split="train", **_) -> Dataset:
+        x, y = mixtures.sample_mixture(name, mixtures.NUM_POINTS, mixtures.SPLIT_SEEDS[split])
+        k = len(mixtures.mixture_centers(name))
+        return Dataset(name, x, y, k, [f"mode {i}" for i in range(k)], "points")
+
+    load.__doc__ = f"Sample the {name} mixture (50,000 points, seed 0 train / 1 test)."
+    return load
+
+
+_register("ring8", "8 Gaussians on a circle of radius 2, std 0.02 (2-D points)",
+          shape=(2,), classes=8, kind="points", source="synthetic")(_mixture_loader("ring8"))
+_register("grid25", "25 Gaussians on a 5x5 grid {-4..4}^2, std 0.05 (2-D points)",
+          shape=(2,), classes=25, kind="points", source="synthetic")(_mixture_loader("grid25"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------------------------
+
+def adapt_images(x: torch.Tensor, image_size: int | None = None, channels: int | None = None) -> torch.Tensor:
+    """Convert uint8 (N, C, H, W) images to ``channels`` and ``image_size`` x ``image_size``.
+
+    Grey -> RGB repeats the channel; RGB -> grey uses luminance weights
+    0.299 R + 0.587 G + 0.114 B; resizing is bilinear with antialiasing. Work
+    happens in float, in chunks, and the result is rounded back to uint8.
+    """
+    n, c, h, w = x.shape
+    want_c = c if channels is None else channels
+    want_hw = (h, w) if image_size is None else (image_size, image_size)
+    if want_c == c and want_hw == (h, w):
+        return x.contiguous()
+    if c not in (1, 3) or want_c not in (1, 3):
+        raise DataError(f"cannot convert {c}-channel images to {want_c} channels")
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    out = torch.empty((n, want_c, *want_hw), dtype=torch.uint8)
+    for start in range(0, n, _CHUNK):
+        chunk = x[start:start + _CHUNK].float()
+        if want_c == 3 and c == 1:
+            chunk = chunk.expand(-1, 3, -1, -1)
+        elif want_c == 1 and c == 3:
+            chunk = (chunk * luma).sum(dim=1, keepdim=True)  # (B, 3, H, W) -> (B, 1, H, W)
+        if want_hw != (h, w):
+            chunk = F.interpolate(chunk, size=want_hw, mode="bilinear", align_corners=False, antialias=True)
+        out[start:start + _CHUNK] = chunk.round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    split: str = "train",
+    download: bool = True,
+    image_size: int | None = None,
+    channels: int | None = None,
+) -> Dataset:
+    """Load data set ``name`` whole into memory (see the module docstring for names and search order).
+
+    ``image_size`` / ``channels`` adapt images once, here; they are ignored for
+    point data. ``digits`` has no test split: "test" returns the same images.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise ConfigError(f"image_size must be a positive integer, not {image_size!r}")
+    if channels is not None and channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3, not {channels!r}")
+    key, _, arg = name.partition(":")
+    if arg and key != "folder":
+        raise ConfigError(f"unknown dataset '{name}' (only folder:PATH takes a path)")
+    loader = DATASETS.get(key)
+    ds = loader(arg=arg, data_dir=data_dir, split=split, download=download,
+                image_size=image_size, channels=channels)
+    if ds.kind == "image":
+        ds.x = adapt_images(ds.x, image_size, channels)
+    return ds
+
+
+def dataset_info() -> list[dict]:
+    """One dict per registered data set: name, shape, classes, description, source, status."""
+    rows = []
+    for name in DATASETS.names():
+        meta = DATASET_META[name]
+        if name in idx.CLASS_NAMES:
+            found = _locate(name, None, lambda d: d if idx.find_split(d, "train") else None)
+            status = f"found: {found}" if found else "downloadable"
+        elif name == "cifar10":
+            found = _locate(name, None, cifar.find_cifar)
+            status = f"found: {found}" if found else "downloadable"
+        elif name == "digits":
+            status = "embedded (scikit-learn)"
+        elif name == "folder":
+            status = "use folder:PATH"
+        else:
+            status = "synthetic"
+        rows.append({
+            "name": "folder:PATH" if name == "folder" else name,
+            "shape": "x".join(map(str, meta.shape)) if meta.shape else "any",
+            "classes": meta.classes,
+            "kind": meta.kind,
+            "description": DATASETS.doc(name),
+            "source": meta.source,
+            "status": status,
+        })
+    return rows
+
+
+def normalize(x_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 images in 0..255 -> float32 in [-1, 1] (same device)."""
+    if x_uint8.dtype != torch.uint8:
+        raise TypeError(f"normalize expects uint8 images, got {x_uint8.dtype}")
+    return (x_uint8.float() - 127.5) / 127.5
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8 0..255, rounded and clamped (inverse of ``normalize``)."""
+    x = torch.nan_to_num(x.float(), nan=0.0)
+    return (x * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)

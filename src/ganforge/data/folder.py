@@ -1,0 +1,103 @@
+"""A folder of images: ``folder:PATH``.
+
+Each sub-folder of PATH is a class (sorted names give labels 0, 1, ...); a
+folder without sub-folders is one unlabelled set. Images are read with PIL,
+converted to the requested channels (default: 1 if every image is grey, else
+3), center-cropped to a square and resized to ``image_size`` (default: the
+size of the first image). Files PIL cannot read are skipped with one warning;
+a folder with no readable image is an error.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganforge.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def _center_square(img, size: int):
+    """Center-crop ``img`` to a square, then resize it to ``size`` x ``size``."""
+    from PIL import Image
+
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    if side != size:
+        img = img.resize((size, size), Image.Resampling.BILINEAR)  # PIL antialiases when shrinking
+    return img
+
+
+def load_folder(
+    path: Path | str, *, image_size: int | None = None, channels: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None, list[str] | None]:
+    """Images (N, C, S, S) uint8, labels (N,) int64 or None, and class names or None."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"folder:{path}: not a folder")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if class_dirs:
+        entries = [(f, label) for label, d in enumerate(class_dirs) for f in _image_files(d)]
+        class_names = [d.name for d in class_dirs]
+    else:
+        entries = [(f, -1) for f in _image_files(root)]
+        class_names = None
+
+    unreadable: list[Path] = []
+    read_errors = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
+
+    # Pass 1: headers only, to choose channels and size before decoding anything.
+    headers = []
+    for f, label in entries:
+        try:
+            with Image.open(f) as img:
+                headers.append((f, label, img.mode, img.size))
+        except read_errors:
+            unreadable.append(f)
+    if channels is None:
+        channels = 1 if headers and all(mode in GREY_MODES for _, _, mode, _ in headers) else 3
+    if channels not in (1, 3):
+        raise DataError(f"folder:{path}: channels must be 1 or 3, not {channels}")
+    if image_size is None and headers:
+        image_size = min(headers[0][3])
+
+    # Pass 2: decode, convert, crop and resize into one preallocated buffer.
+    pil_mode = "L" if channels == 1 else "RGB"
+    buffer = np.empty((len(headers), image_size or 1, image_size or 1, channels), dtype=np.uint8)
+    labels = []
+    for f, label, _, _ in headers:
+        try:
+            with Image.open(f) as img:
+                img = _center_square(img.convert(pil_mode), image_size)
+                pixels = np.asarray(img, dtype=np.uint8)
+        except read_errors:
+            unreadable.append(f)
+            continue
+        buffer[len(labels)] = pixels.reshape(image_size, image_size, channels)
+        labels.append(label)
+
+    if unreadable:
+        warnings.warn(f"folder:{path}: skipped {len(unreadable)} unreadable image file(s), e.g. {unreadable[0]}",
+                      stacklevel=3)
+    if not labels:
+        where = "its class sub-folders" if class_dirs else "it"
+        raise DataError(f"folder:{path}: no readable images in {where} ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    x = torch.from_numpy(buffer[: len(labels)]).permute(0, 3, 1, 2).contiguous()  # (N, S, S, C) -> (N, C, S, S)
+    y = torch.tensor(labels, dtype=torch.int64) if class_names is not None else None
+    return x, y, class_names

@@ -1,0 +1,128 @@
+"""Convolutional GANs: seed 000's TensorFlow-tutorial DCGAN and the Radford et al. recipe."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.errors import ConfigError
+from ganforge.models.base import Discriminator, Generator
+from ganforge.models.layers import Reshape, dcgan_init, keras_init, maybe_sn
+
+# Keras BatchNormalization defaults: momentum 0.99 (PyTorch's 1 - 0.99), epsilon 1e-3.
+def _keras_bn(ch: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(ch, eps=1e-3, momentum=0.01)
+
+
+class TFGenerator(Generator):
+    """Seed 000 (TensorFlow DCGAN tutorial): Dense -> 3 ConvTranspose 5x5, BN + LeakyReLU, tanh.
+
+    For 28x28 the state goes (256, 7, 7) -> (128, 7, 7) -> (64, 14, 14) -> (C, 28, 28).
+    """
+
+    def __init__(self, z_dim: int, out_shape, slope: float = 0.3):
+        super().__init__(z_dim, out_shape)
+        c, h, w = out_shape
+        s = h // 4
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 256 * s * s, bias=False),                        # (B, z) -> (B, 256*s*s)
+            nn.BatchNorm1d(256 * s * s, eps=1e-3, momentum=0.01),
+            nn.LeakyReLU(slope),
+            Reshape(256, s, s),                                               # -> (B, 256, s, s)
+            nn.ConvTranspose2d(256, 128, 5, 1, 2, bias=False),                # -> (B, 128, s, s)
+            _keras_bn(128),
+            nn.LeakyReLU(slope),
+            nn.ConvTranspose2d(128, 64, 5, 2, 2, output_padding=1, bias=False),  # -> (B, 64, 2s, 2s)
+            _keras_bn(64),
+            nn.LeakyReLU(slope),
+            nn.ConvTranspose2d(64, c, 5, 2, 2, output_padding=1, bias=False),    # -> (B, C, 4s, 4s)
+            nn.Tanh(),
+        )
+        keras_init(self)
+
+    def forward(self, z, y=None):
+        return self.net(z)
+
+
+class TFDiscriminator(Discriminator):
+    """Seed 000: Conv 5x5 s2 (64) -> LeakyReLU -> Dropout -> Conv 5x5 s2 (128) -> ... -> Dense(1) logit."""
+
+    def __init__(self, in_shape, slope: float = 0.3, dropout: float = 0.3, sn: bool = False):
+        super().__init__(in_shape)
+        c, h, w = in_shape
+        s = (h + 3) // 4
+        self.net = nn.Sequential(
+            maybe_sn(nn.Conv2d(c, 64, 5, 2, 2), sn),                           # (B, C, H, W) -> (B, 64, H/2, W/2)
+            nn.LeakyReLU(slope),
+            nn.Dropout(dropout),
+            maybe_sn(nn.Conv2d(64, 128, 5, 2, 2), sn),                         # -> (B, 128, H/4, W/4)
+            nn.LeakyReLU(slope),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+            maybe_sn(nn.Linear(128 * s * s, 1), sn),                           # -> (B, 1)
+        )
+        keras_init(self)
+
+    def forward(self, x, y=None):
+        return self.net(x).squeeze(1)
+
+
+def _pyramid(size: int) -> tuple[int, int]:
+    """Split an image size into (start size, number of 2x up-samplings), e.g. 64 -> (4, 4), 28 -> (7, 2)."""
+    start, n = size, 0
+    while start % 2 == 0 and start // 2 >= 4:
+        start //= 2
+        n += 1
+    if n == 0:
+        raise ConfigError(f"image size {size} cannot be built by doubling from 4-7 pixels; use data.image_size=16, 28, 32 or 64")
+    return start, n
+
+
+class DCGANGenerator(Generator):
+    """Radford et al. 2015: project-and-reshape, then ConvTranspose 4x4 s2 with BN + ReLU, tanh output.
+
+    For 64x64 and width 64 the state goes (512, 4, 4) -> (256, 8, 8) -> (128, 16, 16) -> (64, 32, 32) -> (C, 64, 64).
+    """
+
+    def __init__(self, z_dim: int, out_shape, width: int = 64):
+        super().__init__(z_dim, out_shape)
+        c, h, w = out_shape
+        start, n = _pyramid(h)
+        ch = width * 2 ** (n - 1)
+        layers: list[nn.Module] = [
+            Reshape(z_dim, 1, 1),
+            nn.ConvTranspose2d(z_dim, ch, start, 1, 0, bias=False),           # (B, z, 1, 1) -> (B, ch, s, s)
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
+        for _ in range(n - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),  # (B, ch, s, s) -> (B, ch/2, 2s, 2s)
+                       nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]             # -> (B, C, H, W)
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, z, y=None):
+        return self.net(z)
+
+
+class DCGANDiscriminator(Discriminator):
+    """Radford et al.: Conv 4x4 s2 with LeakyReLU(0.2), BN everywhere but the input layer, a final conv to 1 logit."""
+
+    def __init__(self, in_shape, width: int = 64, slope: float = 0.2, sn: bool = False):
+        super().__init__(in_shape)
+        c, h, w = in_shape
+        start, n = _pyramid(h)
+        ch = width
+        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(c, ch, 4, 2, 1), sn), nn.LeakyReLU(slope, True)]  # -> (B, w, H/2, W/2)
+        for _ in range(n - 1):
+            layers += [maybe_sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), sn),  # (B, ch, s, s) -> (B, 2ch, s/2, s/2)
+                       nn.Identity() if sn else nn.BatchNorm2d(ch * 2), nn.LeakyReLU(slope, True)]
+            ch *= 2
+        layers += [maybe_sn(nn.Conv2d(ch, 1, start, 1, 0), sn), nn.Flatten()]  # (B, ch, s, s) -> (B, 1)
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, x, y=None):
+        return self.net(x).squeeze(1)

@@ -1,0 +1,45 @@
+"""Small building blocks shared by the architectures."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
+    """Wrap a weight layer in spectral normalisation when ``enabled``."""
+    return nn.utils.parametrizations.spectral_norm(module) if enabled else module
+
+
+def keras_init(module: nn.Module) -> None:
+    """Keras' defaults: Glorot-uniform weights and zero biases for dense and conv layers."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Radford et al.: conv weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            nn.init.normal_(w, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class Reshape(nn.Module):
+    def __init__(self, *shape: int):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"

@@ -1,0 +1,92 @@
+"""Checkpoints: the whole resumable state, written atomically and loaded strictly."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganforge.errors import CheckpointError
+from ganforge.io import atomic_path
+
+FORMAT = "ganforge-checkpoint-v1"
+_NAME = re.compile(r"^ckpt_(\d{8})\.pt$")
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def checkpoint_path(run_dir: str | Path, step: int) -> Path:
+    return checkpoint_dir(run_dir) / f"ckpt_{step:08d}.pt"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoints of a run, oldest first."""
+    folder = checkpoint_dir(run_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _NAME.match(p.name))
+
+
+def save_checkpoint(state: dict[str, Any], run_dir: str | Path, keep: int = 3) -> Path:
+    """Write ``state`` as ckpt_<step>.pt (temp file, fsync, rename) and keep only the last ``keep``."""
+    path = checkpoint_path(run_dir, state["step"])
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (weights only) or raise a one-line CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or not a ganforge checkpoint): {reason[:160]}") from None
+    except Exception as err:  # e.g. pickle.UnpicklingError for foreign objects
+        raise CheckpointError(f"checkpoint {path} is not a ganforge checkpoint: {type(err).__name__}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not a ganforge checkpoint (format {FORMAT} expected)")
+    return state
+
+
+def latest_checkpoint(run_dir: str | Path) -> dict[str, Any]:
+    """Load the newest readable checkpoint of a run, falling back to older ones if the newest is damaged."""
+    paths = list_checkpoints(run_dir)
+    if not paths:
+        raise CheckpointError(f"no checkpoint in {checkpoint_dir(run_dir)}; train the run first (or it stopped before its first checkpoint)")
+    errors = []
+    for path in reversed(paths):
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as err:
+            errors.append(str(err))
+            continue
+        if errors:
+            print(f"warning: skipped damaged checkpoint(s): {'; '.join(errors)}; using {path.name}", flush=True)
+        state["path"] = str(path)
+        return state
+    raise CheckpointError(errors[0])
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+

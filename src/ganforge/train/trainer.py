@@ -1,0 +1,325 @@
+"""The training loop: data, models, the D/G schedule, artifacts and checkpoints.
+
+A run directory holds everything a run makes:
+
+    config.yaml          the resolved configuration
+    reals.png            a grid of real images (or a scatter of real points)
+    samples/epoch_NNNN.png   the same fixed latents drawn after every epoch
+    progress.gif         all epochs' grids as an animation
+    metrics.jsonl        append-only: losses per step, one record per epoch
+    losses.png           D and G loss curves
+    checkpoints/         ckpt_<step>.pt, the whole resumable state
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from ganforge import __version__
+from ganforge.config import RunConfig, from_dict
+from ganforge.data import Dataset, load_dataset, normalize
+from ganforge.errors import ConfigError, GanforgeError
+from ganforge.io import append_jsonl, read_jsonl, write_text
+from ganforge.models import build_models
+from ganforge.models.base import sample_latent
+from ganforge.train.batches import epoch_batches
+from ganforge.train.checkpoint import latest_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ganforge.train.ema import EMA
+from ganforge.train.steps import Stepper
+from ganforge.viz import plot_losses, save_gif, save_image_grid
+
+# Fields that may change when a run is resumed; everything else must match the checkpoint.
+RESUMABLE_KEYS = ("train.epochs", "train.steps", "train.device", "train.progress", "train.checkpoint_every",
+                  "train.keep_checkpoints", "train.log_every")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device=cuda but no CUDA device is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def autocast_for(precision: str, device: torch.device):
+    """A zero-argument context factory: autocast for bf16/fp16, a no-op for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+def build_optimizer(params, opt_cfg) -> torch.optim.Optimizer:
+    if opt_cfg.name == "adam":
+        return torch.optim.Adam(params, lr=opt_cfg.lr, betas=tuple(opt_cfg.betas), eps=opt_cfg.eps,
+                                weight_decay=opt_cfg.weight_decay)
+    if opt_cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=opt_cfg.lr, eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay)
+    return torch.optim.SGD(params, lr=opt_cfg.lr, momentum=opt_cfg.betas[0], weight_decay=opt_cfg.weight_decay)
+
+
+def default_run_dir(preset: str) -> Path:
+    return Path("runs") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{preset}"
+
+
+def fixed_latents(cfg: RunConfig, num_classes: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The latent grid drawn every epoch; independent of the training RNG. Conditional: one class per row."""
+    g = torch.Generator().manual_seed(cfg.train.seed + 12345)
+    n = cfg.train.num_samples
+    if num_classes:
+        per_row = max(1, n // num_classes) if n >= num_classes else 1
+        y = torch.arange(num_classes).repeat_interleave(per_row)
+        return sample_latent(len(y), cfg.model.z_dim, cfg.model.noise, generator=g), y
+    return sample_latent(n, cfg.model.z_dim, cfg.model.noise, generator=g), None
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: str | Path | None = None, resume_state: dict | None = None):
+        self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg.preset)
+        self.resume_state = resume_state
+        if resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir()):
+            raise GanforgeError(f"run directory {self.run_dir} already exists; pick a new --out or continue it with --resume {self.run_dir}")
+        self.cfg = cfg
+        t = cfg.train
+        self.rank, self.world_size = 0, 1
+        self.is_main = self.rank == 0
+
+        # -- device, precision, seed -------------------------------------
+        self.device = resolve_device(t.device)
+        self.autocast = autocast_for(t.precision, self.device)
+        scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
+        torch.manual_seed(t.seed)
+
+        # -- data --------------------------------------------------------
+        self.data: Dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, split="train",
+                                          download=cfg.data.download, image_size=cfg.data.image_size,
+                                          channels=cfg.data.channels)
+        if len(self.data) < t.batch_size * self.world_size:
+            raise ConfigError(f"data set '{self.data.name}' has {len(self.data)} samples, fewer than one batch "
+                              f"(train.batch_size={t.batch_size}); lower the batch size")
+        if cfg.model.conditional and not self.data.num_classes:
+            raise ConfigError(f"model.conditional=true needs labels, but data set '{self.data.name}' has none")
+        self.x = self.data.x.to(self.device)
+        self.y = self.data.y.to(self.device) if self.data.y is not None else None
+
+        # -- models, optimisers, EMA -------------------------------------
+        num_classes = self.data.num_classes if cfg.model.conditional else 0
+        self.G, self.D = build_models(cfg.model, self.data.shape, num_classes)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.opt_g = build_optimizer(self.G.parameters(), cfg.g_optim)
+        self.opt_d = build_optimizer(self.D.parameters(), cfg.d_optim)
+        self.ema = EMA(self.G, t.ema) if t.ema else None
+        self.stepper = Stepper(self.G, self.D, self.opt_g, self.opt_d, cfg, self.device,
+                               self.autocast, scaler, self.ema)
+        self.fixed_z, self.fixed_y = fixed_latents(cfg, num_classes)
+
+        if t.update == "simultaneous" and (t.n_critic != 1 or t.extra_d_every):
+            raise ConfigError("train.update=simultaneous takes one D and one G update per step; "
+                              "set train.n_critic=1 and train.extra_d_every=0 or use train.update=alternating")
+
+        # -- counters, restored from a checkpoint when resuming ----------
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        if self.resume_state is not None:
+            self._load_state(self.resume_state)
+
+    # ------------------------------------------------------------------
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: dict | None = None) -> "Trainer":
+        """Continue a run from its newest checkpoint; only ``RESUMABLE_KEYS`` may be changed."""
+        state = latest_checkpoint(run_dir)
+        values = state["config"]
+        for key, value in (overrides or {}).items():
+            if key not in RESUMABLE_KEYS:
+                raise ConfigError(f"cannot change {key} when resuming (only {', '.join(RESUMABLE_KEYS)}); start a new run instead")
+            section, name = key.split(".")
+            values[section][name] = value
+        if "train.epochs" in (overrides or {}) and "train.steps" not in overrides:
+            values["train"]["steps"] = None  # a new epoch target replaces an old step budget
+        return cls(from_dict(values), run_dir, resume_state=state)
+
+    def state_dict(self) -> dict:
+        return {
+            "version": __version__,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "config": self.cfg.to_dict(),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.ema.shadow.state_dict() if self.ema else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.stepper.scaler.state_dict() if self.stepper.scaler else None,
+            "rng": rng_state(self.device),
+            "fixed_z": self.fixed_z,
+            "fixed_y": self.fixed_y,
+            "data": {"name": self.data.name, "shape": list(self.data.shape), "num_classes": self.data.num_classes,
+                     "class_names": self.data.class_names},
+        }
+
+    def _load_state(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"], strict=True)
+        self.D.load_state_dict(state["D"], strict=True)
+        if self.ema is not None:
+            self.ema.shadow.load_state_dict(state["G_ema"], strict=True)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.stepper.scaler is not None and state.get("scaler"):
+            self.stepper.scaler.load_state_dict(state["scaler"])
+        self.fixed_z, self.fixed_y = state["fixed_z"], state["fixed_y"]
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        set_rng_state(state["rng"], self.device)
+
+    # ------------------------------------------------------------------
+    def _batch(self, idx: torch.Tensor):
+        idx = idx.to(self.device, non_blocking=True)
+        x = self.x[idx]
+        real = normalize(x) if x.dtype == torch.uint8 else x
+        return real, (self.y[idx] if self.y is not None and self.cfg.model.conditional else None)
+
+    def _d_batches_for(self, step: int) -> int:
+        t = self.cfg.train
+        extra = 1 if t.extra_d_every and (step + 1) % t.extra_d_every == 0 else 0
+        return t.n_critic + extra
+
+    def _done(self) -> bool:
+        t = self.cfg.train
+        if t.steps is not None:
+            return self.step >= t.steps
+        return self.epoch >= t.epochs
+
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        G = self.ema.shadow if self.ema else self.G
+        was_training = G.training
+        G.eval()
+        out = G(self.fixed_z.to(self.device), None if self.fixed_y is None else self.fixed_y.to(self.device))
+        G.train(was_training)
+        return out.float().cpu()
+
+    def _save_samples(self, epoch_label: int) -> None:
+        if self.is_main:
+            nrow = None if self.fixed_y is None else len(self.fixed_y) // self.data.num_classes
+            save_image_grid(self.sample_fixed(), self.run_dir / "samples" / f"epoch_{epoch_label:04d}.png", nrow=nrow)
+
+    def _checkpoint(self) -> None:
+        if self.is_main:
+            save_checkpoint(self.state_dict(), self.run_dir, keep=self.cfg.train.keep_checkpoints)
+
+    # ------------------------------------------------------------------
+    def _start_run_dir(self) -> None:
+        if not self.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.resume_state is None:
+            write_text(self.run_dir / "config.yaml", self.cfg.to_yaml())
+            reals = self.x[:64].cpu()
+            save_image_grid(normalize(reals) if reals.dtype == torch.uint8 else reals, self.run_dir / "reals.png")
+        else:
+            append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "resume", "step": self.step, "epoch": self.epoch,
+                                                            "from": Path(self.resume_state["path"]).name}])
+
+    def _flush(self, pending: list, bar) -> dict | None:
+        """Read buffered losses back from the device (one sync for many steps) and log them."""
+        if not pending:
+            return None
+        values = torch.stack([torch.stack([d, g]) for _, _, d, g in pending]).float().cpu().tolist()
+        records = [{"step": s, "epoch": e, "d_loss": d, "g_loss": g} for (s, e, _, _), (d, g) in zip(pending, values)]
+        pending.clear()
+        last = records[-1]
+        if not (math.isfinite(last["d_loss"]) and math.isfinite(last["g_loss"])):
+            raise GanforgeError(f"losses became non-finite at step {last['step']} (D {last['d_loss']}, G {last['g_loss']}); "
+                                f"lower the learning rates or change the loss; checkpoints in {self.run_dir / 'checkpoints'} are kept")
+        if self.is_main:
+            append_jsonl(self.run_dir / "metrics.jsonl", records)
+            if bar is not None:
+                bar.set_postfix(D=f"{last['d_loss']:.3f}", G=f"{last['g_loss']:.3f}", refresh=False)
+        return last
+
+    def fit(self) -> Path:
+        cfg, t = self.cfg, self.cfg.train
+        self._start_run_dir()
+        if self.is_main:
+            what = f"{t.steps} steps" if t.steps is not None else f"{t.epochs} epochs"
+            print(f"ganforge {__version__}: training '{cfg.preset}' on {self.data.name} {tuple(self.data.shape)} x {len(self.data)} "
+                  f"for {what} on {self.device} -> {self.run_dir}", flush=True)
+        from tqdm import tqdm
+
+        pending: list = []
+        last = None
+        saved_at = self.step if self.resume_state is not None else -1
+        while not self._done():
+            # -- one epoch ------------------------------------------------
+            batches = epoch_batches(len(self.data), t.batch_size, t.seed, self.epoch, cfg.data.drop_last,
+                                    self.rank, self.world_size)
+            per_step = t.n_critic
+            bar = tqdm(total=len(batches) // per_step, initial=self.batch_in_epoch // per_step,
+                       desc=f"epoch {self.epoch + 1}" + (f"/{t.epochs}" if t.steps is None else ""),
+                       disable=not (t.progress and self.is_main), leave=False, file=sys.stderr,
+                       mininterval=0.5 if sys.stderr.isatty() else 15, unit="step", dynamic_ncols=True)
+            t0, images = time.perf_counter(), 0
+            while not self._done():
+                need = self._d_batches_for(self.step)
+                if self.batch_in_epoch + need > len(batches):
+                    break
+                chunk = batches[self.batch_in_epoch:self.batch_in_epoch + need]
+                self.batch_in_epoch += need
+                if t.update == "simultaneous":
+                    real, y = self._batch(chunk[0])
+                    d_loss, g_loss = self.stepper.simultaneous_step(real, y)
+                else:
+                    for idx in chunk:
+                        real, y = self._batch(idx)
+                        d_loss = self.stepper.d_step(real, y)
+                    g_loss = self.stepper.g_step(t.batch_size)
+                images += sum(len(i) for i in chunk) * self.world_size
+                self.step += 1
+                pending.append((self.step, self.epoch + 1, d_loss, g_loss))
+                if len(pending) >= t.log_every:
+                    last = self._flush(pending, bar)
+                bar.update(1)
+            bar.close()
+            last = self._flush(pending, bar) or last
+            seconds = time.perf_counter() - t0
+            epoch_complete = self.batch_in_epoch + self._d_batches_for(self.step) > len(batches)
+            if not epoch_complete:
+                break  # stopped by train.steps in the middle of an epoch
+            # -- end of epoch: samples, timing, checkpoint -----------------
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            self._save_samples(self.epoch)
+            if self.is_main:
+                ips = images / max(seconds, 1e-9)
+                append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "epoch", "epoch": self.epoch, "step": self.step,
+                                                                "seconds": round(seconds, 3), "img_per_s": round(ips, 1)}])
+                losses = f"  D {last['d_loss']:.3f}  G {last['g_loss']:.3f}" if last else ""
+                total = f"/{t.epochs}" if t.steps is None else ""
+                print(f"epoch {self.epoch}{total}: {seconds:.1f} s, {ips:.0f} img/s, step {self.step}{losses}", flush=True)
+            if self.epoch % t.checkpoint_every == 0 or self._done():
+                self._checkpoint()
+                saved_at = self.step
+
+        # -- end of training: last grid, checkpoint, GIF, loss curves --------
+        if self.batch_in_epoch:
+            self._save_samples(self.epoch + 1)  # the partial epoch that train.steps stopped in
+        if saved_at != self.step:
+            self._checkpoint()
+        if self.is_main:
+            self._finish_artifacts()
+        return self.run_dir
+
+    def _finish_artifacts(self) -> None:
+        frames = sorted((self.run_dir / "samples").glob("epoch_*.png"))
+        save_gif(frames, self.run_dir / "progress.gif")
+        plot_losses(read_jsonl(self.run_dir / "metrics.jsonl"), self.run_dir / "losses.png")
+        print(f"done: {self.step} steps, {self.epoch} epochs; run directory {self.run_dir}", flush=True)

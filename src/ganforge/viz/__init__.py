@@ -1,0 +1,7 @@
+"""Pictures of a run: sample grids, scatter plots, the training GIF, loss curves."""
+
+from ganforge.viz.gif import save_gif
+from ganforge.viz.grid import make_grid, save_image_grid, save_scatter, to_uint8_hwc
+from ganforge.viz.plots import plot_losses
+
+__all__ = ["make_grid", "save_image_grid", "save_scatter", "to_uint8_hwc", "save_gif", "plot_losses"]
