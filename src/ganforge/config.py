@@ -217,6 +217,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str):
+        try:
+            value = float(value)  # YAML 1.1 reads "1e-3" as a string
+        except ValueError:
+            pass
     return key, value
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from ganforge.data import load_dataset
 from ganforge.data.cifar import TAR_NAME
+from ganforge.data import download as dl
 from ganforge.data.download import default_mirrors, download_file, download_files
 from ganforge.errors import DataError
 
@@ -31,7 +32,7 @@ def server(tmp_path):
     images, labels = make_mnist_split(root / "good", "train", 12, seed=1)
     make_mnist_split(root / "bad", "train", 12, seed=2)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     md5s = {name: md5(root / "good" / name) for name in TRAIN}
@@ -104,7 +105,7 @@ def test_server_gone_fails_fast_with_hint(tmp_path):
 def test_load_dataset_downloads_through_env_mirror_and_checks_upstream_md5(server, monkeypatch, isolated_data_env):
     # The served files are valid IDX but not the upstream release, so the md5 check must refuse them.
     monkeypatch.setenv("GANFORGE_MIRROR", server["base"] + "/good/")
-    monkeypatch.setitem(__import__("ganforge.data.download", fromlist=["MIRRORS"]).MIRRORS, "mnist", [])
+    monkeypatch.setitem(dl.MIRRORS, "mnist", [])  # keep the test off the internet
     with pytest.raises(DataError, match=r"could not download mnist \(train-images-idx3-ubyte.gz\): .*md5 mismatch"):
         load_dataset("mnist")
     assert _leftovers(isolated_data_env / "data" / "mnist") == []

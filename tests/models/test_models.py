@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from ganforge.config import ModelConfig, resolve
+from ganforge.errors import ConfigError
+from ganforge.models import ARCHS, build_models
+
+
+@pytest.mark.parametrize("arch, shape", [
+    ("dcgan-tf", (1, 28, 28)), ("dcgan-tf", (3, 32, 32)),
+    ("dcgan", (1, 16, 16)), ("dcgan", (1, 28, 28)), ("dcgan", (3, 32, 32)), ("dcgan", (3, 64, 64)),
+])
+def test_generator_and_discriminator_shapes(arch, shape):
+    G, D = build_models(ModelConfig(arch=arch, width=8), shape)
+    z = torch.randn(5, G.z_dim)
+    x = G(z)
+    assert x.shape == (5, *shape)
+    assert x.min() >= -1 and x.max() <= 1   # tanh output
+    assert D(x).shape == (5,)
+
+
+def test_seed_000_layer_sizes():
+    """The TensorFlow tutorial's model summary: D has 212,865 parameters; G's trainable ones 2,330,944 - BN stats."""
+    cfg = resolve("mnist-dcgan").model
+    G, D = build_models(cfg, (1, 28, 28))
+    assert sum(p.numel() for p in D.parameters()) == 212_865
+    # Keras counts BN moving mean/var as non-trainable params: 2,330,944 total = trainable + 2 * BN channels
+    bn_channels = 7 * 7 * 256 + 128 + 64
+    assert sum(p.numel() for p in G.parameters()) + 2 * bn_channels == 2_330_944
+    acts = [m for m in G.modules() if isinstance(m, torch.nn.LeakyReLU)]
+    assert acts and all(a.negative_slope == 0.3 for a in acts)
+
+
+def test_unknown_arch_and_bad_sizes_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown architecture 'dcgna'.*dcgan"):
+        build_models(ModelConfig(arch="dcgna"), (1, 28, 28))
+    with pytest.raises(ConfigError, match="divisible by 4"):
+        build_models(ModelConfig(arch="dcgan-tf"), (1, 30, 30))
+    with pytest.raises(ConfigError, match="needs image data"):
+        build_models(ModelConfig(arch="dcgan"), (2,))
+
+
+def test_spectral_norm_option_wraps_discriminator_layers():
+    _, D = build_models(ModelConfig(arch="dcgan", width=8, spectral_norm=True), (1, 16, 16))
+    assert any(hasattr(m, "parametrizations") for m in D.modules())
+
+
+def test_every_arch_is_listed_with_a_description():
+    for name in ARCHS.names():
+        assert ARCHS.doc(name)

@@ -1,0 +1,70 @@
+import pytest
+
+from ganforge.config import RunConfig, from_dict, list_presets, preset_names, resolve
+from ganforge.errors import ConfigError
+
+
+def test_every_preset_resolves_and_has_a_description():
+    for name, description in list_presets():
+        cfg = resolve(name)
+        assert cfg.preset == name
+        assert description
+
+
+def test_mnist_dcgan_is_seed_000():
+    cfg = resolve("mnist-dcgan")
+    assert cfg.model.arch == "dcgan-tf"
+    assert cfg.loss.name == "ns"
+    assert cfg.g_optim.lr == cfg.d_optim.lr == 1e-4
+    assert cfg.g_optim.betas == [0.9, 0.999]
+    assert cfg.train.batch_size == 256 and cfg.train.epochs == 50
+    assert cfg.train.update == "simultaneous" and cfg.train.checkpoint_every == 15
+    assert cfg.model.leaky_slope == 0.3 and cfg.model.d_dropout == 0.3
+
+
+def test_overrides_are_typed_and_nested():
+    cfg = resolve("digits-dcgan", ["train.batch_size=32", "g_optim.lr=1e-3", "model.g_hidden=[64, 32]",
+                                   "train.ema=0.99", "train.steps=null"])
+    assert cfg.train.batch_size == 32
+    assert cfg.g_optim.lr == pytest.approx(1e-3)
+    assert cfg.model.g_hidden == [64, 32]
+    assert cfg.train.ema == 0.99 and cfg.train.steps is None
+    # int where a float is expected is widened
+    assert resolve(None, {"g_optim.lr": 1}).g_optim.lr == 1.0
+
+
+def test_unknown_key_names_the_closest():
+    with pytest.raises(ConfigError, match="unknown config key 'train.batchsize'.*train.batch_size"):
+        resolve("digits-dcgan", ["train.batchsize=3"])
+
+
+def test_unknown_preset_names_the_closest():
+    with pytest.raises(ConfigError, match="unknown preset 'mnist-dcgn'.*mnist-dcgan"):
+        resolve("mnist-dcgn")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=-1", "train.epochs must be 0 or more"),
+    ("train.batch_size=0", "train.batch_size must be at least 1"),
+    ("train.batch_size=abc", "train.batch_size must be an integer"),
+    ("train.precision=fp8", "train.precision must be one of"),
+    ("g_optim.lr=-0.1", "g_optim.lr must be positive"),
+    ("train.ema=1.5", "train.ema must be between 0 and 1"),
+    ("model.noise=gauss", "model.noise must be one of"),
+    ("train", "expected key=value"),
+])
+def test_bad_values_are_one_line_errors(override, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        resolve("digits-dcgan", [override])
+    assert "\n" not in str(err.value)
+
+
+def test_round_trip_through_dict():
+    cfg = resolve("mnist-dcgan", ["train.seed=7"])
+    again = from_dict(cfg.to_dict())
+    assert again == cfg
+    assert isinstance(again, RunConfig)
+
+
+def test_presets_listed_sorted():
+    assert preset_names() == sorted(preset_names())
