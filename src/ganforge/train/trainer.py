@@ -229,7 +229,7 @@ class Trainer:
             append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "resume", "step": self.step, "epoch": self.epoch,
                                                             "from": Path(self.resume_state["path"]).name}])
 
-    def _flush(self, pending: list, bar) -> dict | None:
+    def _flush(self, pending: list, bar, img_per_s: float = 0.0) -> dict | None:
         """Read buffered losses back from the device (one sync for many steps) and log them."""
         if not pending:
             return None
@@ -243,7 +243,7 @@ class Trainer:
         if self.is_main:
             append_jsonl(self.run_dir / "metrics.jsonl", records)
             if bar is not None:
-                bar.set_postfix(D=f"{last['d_loss']:.3f}", G=f"{last['g_loss']:.3f}", refresh=False)
+                bar.set_postfix(D=f"{last['d_loss']:.3f}", G=f"{last['g_loss']:.3f}", img_s=f"{img_per_s:.0f}", refresh=False)
         return last
 
     def fit(self) -> Path:
@@ -286,7 +286,7 @@ class Trainer:
                 self.step += 1
                 pending.append((self.step, self.epoch + 1, d_loss, g_loss))
                 if len(pending) >= t.log_every:
-                    last = self._flush(pending, bar)
+                    last = self._flush(pending, bar, images / (time.perf_counter() - t0))
                 bar.update(1)
             bar.close()
             last = self._flush(pending, bar) or last
