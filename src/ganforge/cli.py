@@ -23,7 +23,7 @@ def cmd_train(args) -> int:
     from ganforge.train import Trainer
 
     items = override_items(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
-                           seed=args.seed, device=args.device, overrides=args.overrides)
+                           minutes=args.minutes, seed=args.seed, device=args.device, overrides=args.overrides)
     if args.resume:
         trainer = Trainer.resume(args.resume, items)
     else:
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", help="folder holding the data set's files")
     t.add_argument("--epochs", type=int, help="number of epochs")
     t.add_argument("--steps", type=int, help="stop after N generator updates (overrides --epochs)")
+    t.add_argument("--minutes", type=float, help="time budget: checkpoint and stop after M minutes of training")
     t.add_argument("--seed", type=int, help="random seed")
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where to train")
     t.add_argument("--out", help="run directory (default runs/<time>-<preset>)")

@@ -69,6 +69,7 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 20
     steps: int | None = None        # stop after this many generator updates (overrides epochs)
+    minutes: float | None = None    # wall-clock budget for this invocation: checkpoint and stop when spent
     update: str = "alternating"     # alternating (D then G) | simultaneous (one forward pass)
     n_critic: int = 1               # D updates per G update
     extra_d_every: int = 0          # one extra D update every N steps (0 = never)
@@ -271,6 +272,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.epochs must be 0 or more, got {t.epochs}")
     if t.steps is not None and t.steps < 1:
         raise ConfigError(f"train.steps must be at least 1, got {t.steps}")
+    if t.minutes is not None and t.minutes <= 0:
+        raise ConfigError(f"train.minutes must be positive, got {t.minutes}")
     if t.extra_d_every < 0:
         raise ConfigError(f"train.extra_d_every must be 0 or more, got {t.extra_d_every}")
     choices = {

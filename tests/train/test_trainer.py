@@ -114,3 +114,11 @@ def test_seed_000_steps_on_fashion_mnist(tmp_path):
     state = _weights(run)
     assert state["step"] == 3 and state["data"]["shape"] == [1, 28, 28]
     assert (run / "samples" / "epoch_0001.png").is_file()
+
+
+def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path):
+    run = train("digits-dcgan", tmp_path / "run", **{"train.epochs": 1000, "train.minutes": 0.002})
+    state = _weights(run)
+    assert 1 <= state["step"] < 1000 * 28
+    assert any((run / "samples").glob("epoch_*.png"))
+    assert (run / "progress.gif").is_file()

@@ -36,7 +36,7 @@ from ganforge.train.steps import Stepper
 from ganforge.viz import plot_losses, save_gif, save_image_grid
 
 # Fields that may change when a run is resumed; everything else must match the checkpoint.
-RESUMABLE_KEYS = ("train.epochs", "train.steps", "train.device", "train.progress", "train.checkpoint_every",
+RESUMABLE_KEYS = ("train.epochs", "train.steps", "train.minutes", "train.device", "train.progress", "train.checkpoint_every",
                   "train.keep_checkpoints", "train.log_every")
 
 
@@ -138,13 +138,16 @@ class Trainer:
         """Continue a run from its newest checkpoint; only ``RESUMABLE_KEYS`` may be changed."""
         state = latest_checkpoint(run_dir)
         values = state["config"]
-        for key, value in (overrides or {}).items():
+        overrides = overrides or {}
+        for key, value in overrides.items():
             if key not in RESUMABLE_KEYS:
                 raise ConfigError(f"cannot change {key} when resuming (only {', '.join(RESUMABLE_KEYS)}); start a new run instead")
             section, name = key.split(".")
             values[section][name] = value
-        if "train.epochs" in (overrides or {}) and "train.steps" not in overrides:
+        if "train.epochs" in overrides and "train.steps" not in overrides:
             values["train"]["steps"] = None  # a new epoch target replaces an old step budget
+        if ("train.epochs" in overrides or "train.steps" in overrides) and "train.minutes" not in overrides:
+            values["train"]["minutes"] = None  # ... and an old time budget
         return cls(from_dict(values), run_dir, resume_state=state)
 
     def state_dict(self) -> dict:
@@ -194,6 +197,8 @@ class Trainer:
 
     def _done(self) -> bool:
         t = self.cfg.train
+        if t.minutes is not None and time.perf_counter() - self._started >= 60.0 * t.minutes:
+            return True
         if t.steps is not None:
             return self.step >= t.steps
         return self.epoch >= t.epochs
@@ -248,9 +253,11 @@ class Trainer:
 
     def fit(self) -> Path:
         cfg, t = self.cfg, self.cfg.train
+        self._started = time.perf_counter()
         self._start_run_dir()
         if self.is_main:
             what = f"{t.steps} steps" if t.steps is not None else f"{t.epochs} epochs"
+            what += f" (at most {t.minutes:g} min)" if t.minutes is not None else ""
             print(f"ganforge {__version__}: training '{cfg.preset}' on {self.data.name} {tuple(self.data.shape)} x {len(self.data)} "
                   f"for {what} on {self.device} -> {self.run_dir}", flush=True)
         from tqdm import tqdm
@@ -293,7 +300,7 @@ class Trainer:
             seconds = time.perf_counter() - t0
             epoch_complete = self.batch_in_epoch + self._d_batches_for(self.step) > len(batches)
             if not epoch_complete:
-                break  # stopped by train.steps in the middle of an epoch
+                break  # stopped by train.steps or train.minutes in the middle of an epoch
             # -- end of epoch: samples, timing, checkpoint -----------------
             self.epoch += 1
             self.batch_in_epoch = 0
