@@ -9,11 +9,11 @@ from ganforge.config import parse_override, resolve
 
 
 def override_items(*, dataset=None, data_dir=None, epochs=None, steps=None, minutes=None, seed=None, device=None,
-                   overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:
+                   checkpoint_every=None, overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:
     """Named options, then ``key=value`` overrides (the last word wins), as one dotted-key dict."""
     items: dict[str, Any] = {}
     named = {"data.name": dataset, "data.data_dir": data_dir, "train.epochs": epochs, "train.steps": steps,
-             "train.minutes": minutes, "train.seed": seed, "train.device": device}
+             "train.minutes": minutes, "train.seed": seed, "train.device": device, "train.checkpoint_every": checkpoint_every}
     items.update({k: v for k, v in named.items() if v is not None})
     if isinstance(overrides, dict):
         items.update(overrides)

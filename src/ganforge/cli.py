@@ -23,7 +23,8 @@ def cmd_train(args) -> int:
     from ganforge.train import Trainer
 
     items = override_items(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
-                           minutes=args.minutes, seed=args.seed, device=args.device, overrides=args.overrides)
+                           minutes=args.minutes, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+                           overrides=args.overrides)
     if args.resume:
         trainer = Trainer.resume(args.resume, items)
     else:
@@ -59,6 +60,8 @@ def cmd_sample(args) -> int:
     from ganforge.sampler import load_generator
     from ganforge.viz import to_uint8_hwc
 
+    if args.interpolate is not None:
+        return _sample_interpolation(args)
     if args.num < 1:
         raise ConfigError(f"--num must be at least 1, got {args.num}")
     out = Path(args.out)
@@ -104,11 +107,49 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def _sample_interpolation(args) -> int:
+    from ganforge.errors import ConfigError
+    from ganforge.interpolate import interpolate, save_interpolation
+    from ganforge.sampler import load_generator
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".gif"):
+        raise ConfigError(f"--interpolate writes a .png strip or a .gif; --out {out} has neither suffix")
+    if args.interpolate < 2 or args.steps < 1:
+        raise ConfigError(f"--interpolate needs at least 2 seeds and --steps at least 1, got {args.interpolate} and {args.steps}")
+    if out.exists() and not args.force:
+        raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
+    G = load_generator(args.run_dir, device=args.device)
+    if args.class_ is not None and G.num_classes and not 0 <= args.class_ < G.num_classes:
+        raise ConfigError(f"class {args.class_} is out of range: this model has classes 0-{G.num_classes - 1}")
+    seeds = list(range(args.seed, args.seed + args.interpolate))
+    images = interpolate(G, seeds, steps=args.steps, label=args.class_)
+    save_interpolation(images, out)
+    what = f", class {args.class_ or 0}" if G.num_classes else ""
+    print(f"wrote an interpolation through seeds {seeds[0]}-{seeds[-1]} ({args.steps} steps each{what}) to {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ganforge.viz import write_report
+
+    path = write_report(args.run_dir, out=args.out)
+    print(f"wrote {path}")
+    return 0
+
+
 # ---------------------------------------------------------------------------
 # Parser
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"ganforge: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ganforge", description="Train, evaluate and sample GANs on image data.")
+    p = _Parser(prog="ganforge", description="Train, evaluate and sample GANs on image data.")
     p.add_argument("--version", action="version", version=f"ganforge {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -124,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where to train")
     t.add_argument("--out", help="run directory (default runs/<time>-<preset>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
+    t.add_argument("--checkpoint-every", type=int, metavar="N", help="write a checkpoint every N epochs (the last is always written)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="override any config field, e.g. train.batch_size=128")
     t.set_defaults(func=cmd_train)
 
@@ -141,7 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--force", action="store_true", help="replace existing output")
+    s.add_argument("--interpolate", type=int, metavar="K", help="walk through the latents of K seeds (slerp); --out a .png strip or .gif")
+    s.add_argument("--steps", type=int, default=8, help="images between two seeds with --interpolate (default 8)")
     s.set_defaults(func=cmd_sample)
+
+    r = sub.add_parser("report", help="write report.html for a run", description="Write a self-contained HTML report of a run.")
+    r.add_argument("run_dir", help="run directory")
+    r.add_argument("--out", help="where to write the page (default RUN_DIR/report.html)")
+    r.set_defaults(func=cmd_report)
     return p
 
 

@@ -82,6 +82,7 @@ class TrainConfig:
     keep_checkpoints: int = 3       # keep the last K checkpoints
     log_every: int = 10             # read losses back from the device every N steps
     progress: bool = True           # show a progress bar
+    tensorboard: bool = False       # also log to TensorBoard (pip install 'ganforge[tensorboard]')
 
 
 @dataclass

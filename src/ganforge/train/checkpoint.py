@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from ganforge.errors import CheckpointError
 from ganforge.io import atomic_path
@@ -76,6 +77,26 @@ def latest_checkpoint(run_dir: str | Path) -> dict[str, Any]:
         state["path"] = str(path)
         return state
     raise CheckpointError(errors[0])
+
+
+def resume_point(run_dir: str | Path) -> dict[str, Any]:
+    """What ``--resume`` continues from: the newest readable checkpoint, or, for a run stopped before its
+    first checkpoint, its config.yaml (``{"config": ..., "path": None}``: training restarts from step 0,
+    which the seed makes identical to the lost work)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run directory {run_dir} does not exist; give the folder a run was written to")
+    config = run_dir / "config.yaml"
+    if list_checkpoints(run_dir) or not config.is_file():
+        return latest_checkpoint(run_dir)
+    try:
+        values = yaml.safe_load(config.read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{config} is unreadable ({type(err).__name__}) and the run has no checkpoint; start a new run") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{config} is not a ganforge config and the run has no checkpoint; start a new run")
+    print(f"note: {run_dir} has no checkpoint yet; restarting it from step 0 with its config.yaml", flush=True)
+    return {"config": values, "path": None}
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:

@@ -30,14 +30,15 @@ from ganforge.io import append_jsonl, read_jsonl, write_text
 from ganforge.models import build_models
 from ganforge.models.base import sample_latent
 from ganforge.train.batches import epoch_batches
-from ganforge.train.checkpoint import latest_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ganforge.train.checkpoint import list_checkpoints, resume_point, rng_state, save_checkpoint, set_rng_state
 from ganforge.train.ema import EMA
+from ganforge.train.signals import GracefulStop
 from ganforge.train.steps import Stepper
-from ganforge.viz import plot_losses, save_gif, save_image_grid
+from ganforge.viz import plot_losses, save_gif, save_image_grid, write_report
 
 # Fields that may change when a run is resumed; everything else must match the checkpoint.
 RESUMABLE_KEYS = ("train.epochs", "train.steps", "train.minutes", "train.device", "train.progress", "train.checkpoint_every",
-                  "train.keep_checkpoints", "train.log_every")
+                  "train.keep_checkpoints", "train.log_every", "train.tensorboard")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -129,14 +130,15 @@ class Trainer:
 
         # -- counters, restored from a checkpoint when resuming ----------
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-        if self.resume_state is not None:
+        if self.resume_state is not None and "G" in self.resume_state:  # else: restart of a run killed before its first checkpoint
             self._load_state(self.resume_state)
+        self.tb = None
 
     # ------------------------------------------------------------------
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict | None = None) -> "Trainer":
         """Continue a run from its newest checkpoint; only ``RESUMABLE_KEYS`` may be changed."""
-        state = latest_checkpoint(run_dir)
+        state = resume_point(run_dir)
         values = state["config"]
         overrides = overrides or {}
         for key, value in overrides.items():
@@ -218,6 +220,8 @@ class Trainer:
             save_image_grid(self.sample_fixed(), self.run_dir / "samples" / f"epoch_{epoch_label:04d}.png", nrow=nrow)
 
     def _checkpoint(self) -> None:
+        if not all(bool(torch.isfinite(p).all()) for p in [*self.G.parameters(), *self.D.parameters()]):
+            self._nonfinite(f"weights became non-finite by step {self.step}")
         if self.is_main:
             save_checkpoint(self.state_dict(), self.run_dir, keep=self.cfg.train.keep_checkpoints)
 
@@ -231,8 +235,13 @@ class Trainer:
             reals = self.x[:64].cpu()
             save_image_grid(normalize(reals) if reals.dtype == torch.uint8 else reals, self.run_dir / "reals.png")
         else:
+            source = Path(self.resume_state["path"]).name if self.resume_state.get("path") else "config.yaml"
             append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "resume", "step": self.step, "epoch": self.epoch,
-                                                            "from": Path(self.resume_state["path"]).name}])
+                                                            "from": source}])
+        if self.is_main and self.cfg.train.tensorboard:
+            from ganforge.train.tensorboard import TensorBoardLogger
+
+            self.tb = TensorBoardLogger(self.run_dir)
 
     def _flush(self, pending: list, bar, img_per_s: float = 0.0) -> dict | None:
         """Read buffered losses back from the device (one sync for many steps) and log them."""
@@ -241,17 +250,32 @@ class Trainer:
         values = torch.stack([torch.stack([d, g]) for _, _, d, g in pending]).float().cpu().tolist()
         records = [{"step": s, "epoch": e, "d_loss": d, "g_loss": g} for (s, e, _, _), (d, g) in zip(pending, values)]
         pending.clear()
+        bad = [r for r in records if not (math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]))]
+        if bad:
+            append_jsonl(self.run_dir / "metrics.jsonl", records[:records.index(bad[0])]) if self.is_main else None
+            self._nonfinite(f"losses became non-finite at step {bad[0]['step']} (D {bad[0]['d_loss']}, G {bad[0]['g_loss']})")
         last = records[-1]
-        if not (math.isfinite(last["d_loss"]) and math.isfinite(last["g_loss"])):
-            raise GanforgeError(f"losses became non-finite at step {last['step']} (D {last['d_loss']}, G {last['g_loss']}); "
-                                f"lower the learning rates or change the loss; checkpoints in {self.run_dir / 'checkpoints'} are kept")
         if self.is_main:
             append_jsonl(self.run_dir / "metrics.jsonl", records)
+            if self.tb is not None:
+                self.tb.losses(records)
             if bar is not None:
                 bar.set_postfix(D=f"{last['d_loss']:.3f}", G=f"{last['g_loss']:.3f}", img_s=f"{img_per_s:.0f}", refresh=False)
         return last
 
+    def _nonfinite(self, what: str) -> None:
+        """Stop without writing a checkpoint, so the newest one on disk is the last good state."""
+        kept = list_checkpoints(self.run_dir)
+        keep = f"the last good checkpoint {kept[-1]} is kept" if kept else "no checkpoint had been written yet"
+        if self.is_main:
+            append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "stopped", "step": self.step, "reason": what}])
+        raise GanforgeError(f"{what}; training stopped and {keep}; lower the learning rates or change the loss")
+
     def fit(self) -> Path:
+        with GracefulStop() as self.stop:  # SIGINT/SIGTERM: finish the step, checkpoint, exit non-zero
+            return self._fit()
+
+    def _fit(self) -> Path:
         cfg, t = self.cfg, self.cfg.train
         self._started = time.perf_counter()
         self._start_run_dir()
@@ -295,6 +319,8 @@ class Trainer:
                 if len(pending) >= t.log_every:
                     last = self._flush(pending, bar, images / (time.perf_counter() - t0))
                 bar.update(1)
+                if self.stop.requested:
+                    break
             bar.close()
             last = self._flush(pending, bar) or last
             seconds = time.perf_counter() - t0
@@ -315,6 +341,14 @@ class Trainer:
             if self.epoch % t.checkpoint_every == 0 or self._done():
                 self._checkpoint()
                 saved_at = self.step
+            if self.tb is not None:
+                self.tb.epoch(self.epoch, self.step, self.run_dir / "samples" / f"epoch_{self.epoch:04d}.png")
+            if self.stop.requested:
+                break
+        if self.stop.requested and not self._done():
+            if saved_at != self.step:
+                self._checkpoint()
+            self.stop.exit(self.run_dir, self.step)
 
         # -- end of training: last grid, checkpoint, GIF, loss curves --------
         if self.batch_in_epoch:
@@ -329,4 +363,7 @@ class Trainer:
         frames = sorted((self.run_dir / "samples").glob("epoch_*.png"))
         save_gif(frames, self.run_dir / "progress.gif")
         plot_losses(read_jsonl(self.run_dir / "metrics.jsonl"), self.run_dir / "losses.png")
+        write_report(self.run_dir, device=str(self.device))
+        if self.tb is not None:
+            self.tb.close()
         print(f"done: {self.step} steps, {self.epoch} epochs; run directory {self.run_dir}", flush=True)
