@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from ganforge import __version__
@@ -20,15 +21,17 @@ from ganforge.errors import GanforgeError
 def cmd_train(args) -> int:
     from ganforge.api import override_items
     from ganforge.config import resolve
-    from ganforge.train import Trainer
 
     items = override_items(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
                            minutes=args.minutes, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                            overrides=args.overrides)
+    cfg = None if args.resume else resolve(args.preset, items)  # config mistakes show before torch loads
+    from ganforge.train import Trainer
+
     if args.resume:
         trainer = Trainer.resume(args.resume, items)
     else:
-        trainer = Trainer(resolve(args.preset, items), run_dir=args.out)
+        trainer = Trainer(cfg, run_dir=args.out)
     trainer.fit()
     return 0
 
@@ -54,11 +57,7 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    import numpy as np
-
     from ganforge.errors import ConfigError
-    from ganforge.sampler import load_generator
-    from ganforge.viz import to_uint8_hwc
 
     if args.interpolate is not None:
         return _sample_interpolation(args)
@@ -68,6 +67,11 @@ def cmd_sample(args) -> int:
     as_npz = out.suffix == ".npz"
     if as_npz and out.exists() and not args.force:
         raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
+    import numpy as np
+
+    from ganforge.sampler import load_generator
+    from ganforge.viz import to_uint8_hwc
+
     G = load_generator(args.run_dir, device=args.device)
     if G.num_classes:
         labels = args.class_ if args.class_ is not None else [i % G.num_classes for i in range(args.num)]
@@ -109,8 +113,6 @@ def cmd_sample(args) -> int:
 
 def _sample_interpolation(args) -> int:
     from ganforge.errors import ConfigError
-    from ganforge.interpolate import interpolate, save_interpolation
-    from ganforge.sampler import load_generator
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".gif"):
@@ -119,6 +121,9 @@ def _sample_interpolation(args) -> int:
         raise ConfigError(f"--interpolate needs at least 2 seeds and --steps at least 1, got {args.interpolate} and {args.steps}")
     if out.exists() and not args.force:
         raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
+    from ganforge.interpolate import interpolate, save_interpolation
+    from ganforge.sampler import load_generator
+
     G = load_generator(args.run_dir, device=args.device)
     if args.class_ is not None and G.num_classes and not 0 <= args.class_ < G.num_classes:
         raise ConfigError(f"class {args.class_} is out of range: this model has classes 0-{G.num_classes - 1}")
@@ -194,12 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"ganforge: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line
     parser = build_parser()
     args = parser.parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
+    if not debug:
+        warnings.showwarning = _one_line_warning
     if not getattr(args, "command", None):
         parser.print_help()
         return 1

@@ -92,12 +92,13 @@ def load_folder(
         buffer[len(labels)] = pixels.reshape(image_size, image_size, channels)
         labels.append(label)
 
+    if not labels:
+        where = "its class sub-folders" if class_dirs else "it"
+        bad = f"; {len(unreadable)} unreadable file(s), e.g. {unreadable[0]}" if unreadable else ""
+        raise DataError(f"folder:{path}: no readable images in {where} ({', '.join(sorted(IMAGE_SUFFIXES))}){bad}")
     if unreadable:
         warnings.warn(f"folder:{path}: skipped {len(unreadable)} unreadable image file(s), e.g. {unreadable[0]}",
                       stacklevel=3)
-    if not labels:
-        where = "its class sub-folders" if class_dirs else "it"
-        raise DataError(f"folder:{path}: no readable images in {where} ({', '.join(sorted(IMAGE_SUFFIXES))})")
     x = torch.from_numpy(buffer[: len(labels)]).permute(0, 3, 1, 2).contiguous()  # (N, S, S, C) -> (N, C, S, S)
     y = torch.tensor(labels, dtype=torch.int64) if class_names is not None else None
     return x, y, class_names

@@ -221,7 +221,7 @@ class Trainer:
 
     def _checkpoint(self) -> None:
         if not all(bool(torch.isfinite(p).all()) for p in [*self.G.parameters(), *self.D.parameters()]):
-            self._nonfinite(f"weights became non-finite by step {self.step}")
+            self._nonfinite(f"weights became non-finite by step {self.step}", self.step)
         if self.is_main:
             save_checkpoint(self.state_dict(), self.run_dir, keep=self.cfg.train.keep_checkpoints)
 
@@ -253,7 +253,8 @@ class Trainer:
         bad = [r for r in records if not (math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]))]
         if bad:
             append_jsonl(self.run_dir / "metrics.jsonl", records[:records.index(bad[0])]) if self.is_main else None
-            self._nonfinite(f"losses became non-finite at step {bad[0]['step']} (D {bad[0]['d_loss']}, G {bad[0]['g_loss']})")
+            self._nonfinite(f"losses became non-finite at step {bad[0]['step']} (D {bad[0]['d_loss']:.4g}, G {bad[0]['g_loss']:.4g})",
+                            bad[0]["step"])
         last = records[-1]
         if self.is_main:
             append_jsonl(self.run_dir / "metrics.jsonl", records)
@@ -263,12 +264,12 @@ class Trainer:
                 bar.set_postfix(D=f"{last['d_loss']:.3f}", G=f"{last['g_loss']:.3f}", img_s=f"{img_per_s:.0f}", refresh=False)
         return last
 
-    def _nonfinite(self, what: str) -> None:
+    def _nonfinite(self, what: str, step: int) -> None:
         """Stop without writing a checkpoint, so the newest one on disk is the last good state."""
         kept = list_checkpoints(self.run_dir)
         keep = f"the last good checkpoint {kept[-1]} is kept" if kept else "no checkpoint had been written yet"
         if self.is_main:
-            append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "stopped", "step": self.step, "reason": what}])
+            append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "stopped", "step": step, "reason": what}])
         raise GanforgeError(f"{what}; training stopped and {keep}; lower the learning rates or change the loss")
 
     def fit(self) -> Path:

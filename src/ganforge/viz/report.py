@@ -215,7 +215,7 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
     sections.append("<h2>Real and generated</h2>" + note + f'<div class="row">{"".join(figs)}</div>')
     if (run_dir / "progress.gif").is_file():
         sections.append("<h2>Training progress</h2>" + _figure(_file_img(run_dir / "progress.gif", "training GIF"),
-                                                               "The fixed latent grid after every epoch"))
+                                                               "The fixed latent grid after every epoch (animated; a still view shows epoch 1)"))
     if interp:
         sections.append("<h2>Latent interpolation</h2>" + interp)
 
@@ -243,8 +243,9 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
     if epochs:
         total = sum(r.get("seconds", 0) for r in epochs)
         mean_ips = sum(r.get("img_per_s", 0) for r in epochs) / len(epochs)
+        shown = epochs if len(epochs) <= 20 else [*epochs[:5], {"epoch": "..."}, *epochs[-10:]]
         sections.append(f"<h2>Timings</h2><p>{len(epochs)} epochs, {total:.1f} s of training, "
-                        f"{mean_ips:.0f} images/s on average.</p>" + _table(epochs, ["epoch", "step", "seconds", "img_per_s"]))
+                        f"{mean_ips:.0f} images/s on average.</p>" + _table(shown, ["epoch", "step", "seconds", "img_per_s"]))
 
     # -- config and environment ----------------------------------------------
     sections.append("<h2>Resolved config</h2><pre>" + html.escape(config_text) + "</pre>")
