@@ -54,7 +54,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"checkpoint {path} is unreadable (truncated or not a ganforge checkpoint): {reason[:160]}") from None
     except Exception as err:  # e.g. pickle.UnpicklingError for foreign objects
         raise CheckpointError(f"checkpoint {path} is not a ganforge checkpoint: {type(err).__name__}") from None
