@@ -147,7 +147,11 @@ def cmd_report(args) -> int:
 # Parser
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr like every other error."""
+    """argparse, but a usage mistake is one line on stderr like every other error (and no abbreviated flags)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"ganforge: error: {message} (see `{self.prog} --help`)\n")
