@@ -9,6 +9,7 @@ from ganforge.models import ARCHS, build_models
 @pytest.mark.parametrize("arch, shape", [
     ("dcgan-tf", (1, 28, 28)), ("dcgan-tf", (3, 32, 32)),
     ("dcgan", (1, 16, 16)), ("dcgan", (1, 28, 28)), ("dcgan", (3, 32, 32)), ("dcgan", (3, 64, 64)),
+    ("mlp", (1, 28, 28)), ("mlp-tf", (3, 32, 32)), ("dcgan-cifar", (3, 32, 32)), ("dcgan-cifar", (1, 28, 28)),
 ])
 def test_generator_and_discriminator_shapes(arch, shape):
     G, D = build_models(ModelConfig(arch=arch, width=8), shape)
@@ -48,3 +49,26 @@ def test_spectral_norm_option_wraps_discriminator_layers():
 def test_every_arch_is_listed_with_a_description():
     for name in ARCHS.names():
         assert ARCHS.doc(name)
+
+
+@pytest.mark.parametrize("arch, shape", [("acgan", (1, 28, 28)), ("acgan", (3, 32, 32)), ("dcgan-proj", (1, 28, 28)),
+                                         ("dcgan-proj", (3, 32, 32))])
+def test_conditional_shapes(arch, shape):
+    G, D = build_models(ModelConfig(arch=arch, width=8, conditional=True), shape, 10)
+    y = torch.arange(5)
+    x = G(torch.randn(5, G.z_dim), y)
+    assert x.shape == (5, *shape) and x.min() >= -1 and x.max() <= 1
+    out = D(x, y)
+    logits = out[0] if isinstance(out, tuple) else out
+    assert logits.shape == (5,)
+
+
+def test_seed_001_cifar10_dcgan_layer_sizes():
+    """The book's CIFAR-10 DCGAN, parameter by parameter (BN moving statistics are buffers here)."""
+    G, D = build_models(resolve("cifar10-dcgan").model, (3, 32, 32))
+    g = (100 * 8192 + 8192) + 256 + (128 * 256 * 25 + 256) + 512 + 2 * (256 * 256 * 25 + 256 + 512) + (256 * 3 * 49 + 3)
+    d = (3 * 64 * 25 + 64) + (64 * 128 * 25 + 128) + 256 + (128 * 256 * 25 + 256) + 512 + (256 * 8 * 8 + 1)
+    assert sum(p.numel() for p in G.parameters()) == g == 4_963_587
+    assert sum(p.numel() for p in D.parameters()) == d == 1_046_401
+    slopes = [m.negative_slope for m in D.modules() if isinstance(m, torch.nn.LeakyReLU)]
+    assert slopes == [0.2, 0.2, 0.1]

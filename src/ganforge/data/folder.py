@@ -50,7 +50,7 @@ def load_folder(
 
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DataError(f"folder:{path}: not a folder")
+        raise DataError(f"folder:{path}: not a folder; pass --dataset folder:PATH with PATH a folder of images (sub-folders = classes)")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if class_dirs:
         entries = [(f, label) for label, d in enumerate(class_dirs) for f in _image_files(d)]

@@ -6,8 +6,13 @@ from typing import Callable
 
 from ganforge.config import ModelConfig
 from ganforge.errors import ConfigError
+from ganforge.models.acgan import ACGANDiscriminator, ACGANGenerator
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator, TFDiscriminator, TFGenerator
+from ganforge.models.cgan import ProjDiscriminator, ProjGenerator
+from ganforge.models.dcgan import (CifarDiscriminator, CifarGenerator, DCGANDiscriminator, DCGANGenerator,
+                                   TFDiscriminator, TFGenerator)
+from ganforge.models.layers import keras_init
+from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.registry import Registry
 
 Builder = Callable[[ModelConfig, tuple, int], tuple[Generator, Discriminator]]
@@ -42,6 +47,57 @@ def build_dcgan(cfg: ModelConfig, shape: tuple, num_classes: int):
     _unconditional(cfg, "dcgan")
     return (DCGANGenerator(cfg.z_dim, shape, cfg.width),
             DCGANDiscriminator(shape, cfg.width, cfg.leaky_slope, cfg.spectral_norm))
+
+
+def _conditional(cfg: ModelConfig, num_classes: int, name: str) -> None:
+    if not cfg.conditional:
+        raise ConfigError(f"architecture '{name}' is class-conditional; set model.conditional=true")
+    if num_classes < 2:
+        raise ConfigError(f"architecture '{name}' needs a labelled data set with at least 2 classes")
+
+
+def _mlp(cfg: ModelConfig, shape: tuple, name: str):
+    _unconditional(cfg, name)
+    return (MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.leaky_slope),
+            MLPDiscriminator(shape, cfg.d_hidden, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm))
+
+
+@ARCHS.register("mlp", "seed 004: MLP G and D (model.g_hidden, model.d_hidden, D dropout), PyTorch init; images or 2-D points")
+def build_mlp(cfg: ModelConfig, shape: tuple, num_classes: int):
+    return _mlp(cfg, shape, "mlp")
+
+
+@ARCHS.register("mlp-tf", "seed 001: the vanilla GAN's MLP G and D with TensorFlow's Glorot-uniform init")
+def build_mlp_tf(cfg: ModelConfig, shape: tuple, num_classes: int):
+    G, D = _mlp(cfg, shape, "mlp-tf")
+    keras_init(G)
+    keras_init(D)
+    return G, D
+
+
+@ARCHS.register("dcgan-cifar", "seed 001: the book's CIFAR-10 DCGAN (5x5 convs, 7x7 output layer; image size divisible by 4)")
+def build_dcgan_cifar(cfg: ModelConfig, shape: tuple, num_classes: int):
+    _require_image(cfg, shape, "dcgan-cifar")
+    _unconditional(cfg, "dcgan-cifar")
+    if shape[1] % 4:
+        raise ConfigError(f"architecture 'dcgan-cifar' needs an image size divisible by 4, got {shape[1]}; set data.image_size=32")
+    return CifarGenerator(cfg.z_dim, shape), CifarDiscriminator(shape, cfg.spectral_norm)
+
+
+@ARCHS.register("acgan", "seed 002: the Keras ACGAN (label-embedding x noise G; D with validity and class heads)")
+def build_acgan(cfg: ModelConfig, shape: tuple, num_classes: int):
+    _require_image(cfg, shape, "acgan")
+    _conditional(cfg, num_classes, "acgan")
+    return (ACGANGenerator(cfg.z_dim, shape, num_classes),
+            ACGANDiscriminator(shape, num_classes, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm))
+
+
+@ARCHS.register("dcgan-proj", "class-conditional DCGAN: conditional BN in G, projection discriminator (Miyato & Koyama 2018)")
+def build_dcgan_proj(cfg: ModelConfig, shape: tuple, num_classes: int):
+    _require_image(cfg, shape, "dcgan-proj")
+    _conditional(cfg, num_classes, "dcgan-proj")
+    return (ProjGenerator(cfg.z_dim, shape, num_classes, cfg.width),
+            ProjDiscriminator(shape, num_classes, cfg.width, cfg.leaky_slope, cfg.spectral_norm))
 
 
 def build_models(cfg: ModelConfig, shape: tuple, num_classes: int = 0) -> tuple[Generator, Discriminator]:

@@ -1,4 +1,4 @@
-"""Convolutional GANs: seed 000's TensorFlow-tutorial DCGAN and the Radford et al. recipe."""
+"""Convolutional GANs: seed 000's TensorFlow-tutorial DCGAN, seed 001's CIFAR-10 DCGAN and the Radford et al. recipe."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.layers import Reshape, dcgan_init, keras_init, maybe_sn
+from ganforge.models.layers import Reshape, conv_same, dcgan_init, keras_init, maybe_sn
 
 # Keras BatchNormalization defaults: momentum 0.99 (PyTorch's 1 - 0.99), epsilon 1e-3.
 def _keras_bn(ch: int) -> nn.BatchNorm2d:
@@ -123,6 +123,73 @@ class DCGANDiscriminator(Discriminator):
         layers += [maybe_sn(nn.Conv2d(ch, 1, start, 1, 0), sn), nn.Flatten()]  # (B, ch, s, s) -> (B, 1)
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
+
+    def forward(self, x, y=None):
+        return self.net(x).squeeze(1)
+
+
+def _book_init(module: nn.Module) -> None:
+    """Seed 001's CIFAR-10 code: conv kernels ~ N(0, 0.02), dense layers Glorot-uniform (TF's default)."""
+    dcgan_init(module)
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            nn.init.xavier_uniform_(w)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class CifarGenerator(Generator):
+    """Seed 001's CIFAR-10 DCGAN generator: Dense -> (128, s, s) -> ConvT 5x5 s2 (256) x2 -> ConvT 5x5 (256) -> ConvT 7x7 -> tanh.
+
+    For 32x32: (B, 100) -> (B, 128, 8, 8) -> (B, 256, 16, 16) -> (B, 256, 32, 32) -> (B, 256, 32, 32) -> (B, 3, 32, 32).
+    """
+
+    def __init__(self, z_dim: int, out_shape):
+        super().__init__(z_dim, out_shape)
+        c, h, w = out_shape
+        s = h // 4
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 128 * s * s),                                       # (B, z) -> (B, 128*s*s)
+            Reshape(128, s, s),                                                  # -> (B, 128, s, s)
+            _keras_bn(128), nn.ReLU(),
+            nn.ConvTranspose2d(128, 256, 5, 2, 2, output_padding=1),             # -> (B, 256, 2s, 2s)
+            _keras_bn(256), nn.ReLU(),
+            nn.ConvTranspose2d(256, 256, 5, 2, 2, output_padding=1),             # -> (B, 256, 4s, 4s)
+            _keras_bn(256), nn.ReLU(),
+            nn.ConvTranspose2d(256, 256, 5, 1, 2),                               # -> (B, 256, 4s, 4s)
+            _keras_bn(256), nn.ReLU(),
+            nn.ConvTranspose2d(256, c, 7, 1, 3),                                 # -> (B, C, 4s, 4s)
+            nn.Tanh(),
+        )
+        _book_init(self)
+
+    def forward(self, z, y=None):
+        return self.net(z)
+
+
+class CifarDiscriminator(Discriminator):
+    """Seed 001's CIFAR-10 DCGAN discriminator: Conv 5x5 s2 (64) -> s2 (128) + BN -> s1 (256) + BN -> Dense(1) logit.
+
+    For 32x32: (B, 3, 32, 32) -> (B, 64, 16, 16) -> (B, 128, 8, 8) -> (B, 256, 8, 8) -> (B, 16384) -> (B,).
+    The last LeakyReLU has slope 0.1, the first two 0.2, as in the book.
+    """
+
+    def __init__(self, in_shape, sn: bool = False):
+        super().__init__(in_shape)
+        c, size, _ = in_shape
+        conv1, size = conv_same(c, 64, 5, 2, size, sn)
+        conv2, size = conv_same(64, 128, 5, 2, size, sn)
+        conv3, size = conv_same(128, 256, 5, 1, size, sn)
+        self.net = nn.Sequential(
+            conv1, nn.LeakyReLU(0.2),
+            conv2, nn.Identity() if sn else _keras_bn(128), nn.LeakyReLU(0.2),
+            conv3, nn.Identity() if sn else _keras_bn(256), nn.LeakyReLU(0.1),
+            nn.Flatten(),
+            maybe_sn(nn.Linear(256 * size * size, 1), sn),                       # -> (B, 1)
+        )
+        _book_init(self)
 
     def forward(self, x, y=None):
         return self.net(x).squeeze(1)

@@ -15,7 +15,8 @@ def keras_init(module: nn.Module) -> None:
     """Keras' defaults: Glorot-uniform weights and zero biases for dense and conv layers."""
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.xavier_uniform_(m.weight)
+            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            nn.init.xavier_uniform_(w)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
@@ -28,7 +29,7 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.normal_(w, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -43,3 +44,24 @@ class Reshape(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}"
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's padding='same' for one axis: (before, after); the odd pixel goes after."""
+    out = -(-size // stride)  # ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_same(c_in: int, c_out: int, kernel: int, stride: int, size: int, sn: bool = False) -> tuple[nn.Module, int]:
+    """A Conv2d with TensorFlow's 'same' padding for a ``size`` x ``size`` input; returns (module, output size).
+
+    PyTorch pads both sides equally; TensorFlow puts the odd pixel on the right and bottom, which
+    shifts every stride-2 tap by one pixel. Padding explicitly keeps the seeds' arithmetic.
+    """
+    before, after = same_padding(size, kernel, stride)
+    out = -(-size // stride)
+    if before == after:
+        return maybe_sn(nn.Conv2d(c_in, c_out, kernel, stride, before), sn), out
+    conv = maybe_sn(nn.Conv2d(c_in, c_out, kernel, stride), sn)
+    return nn.Sequential(nn.ZeroPad2d((before, after, before, after)), conv), out

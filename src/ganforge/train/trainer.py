@@ -24,7 +24,7 @@ import torch
 
 from ganforge import __version__
 from ganforge.config import RunConfig, from_dict
-from ganforge.data import Dataset, load_dataset, normalize
+from ganforge.data import Dataset, load_dataset, mixture_centers, normalize
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.io import append_jsonl, read_jsonl, write_text
 from ganforge.models import build_models
@@ -109,6 +109,7 @@ class Trainer:
                               f"(train.batch_size={t.batch_size}); lower the batch size")
         if cfg.model.conditional and not self.data.num_classes:
             raise ConfigError(f"model.conditional=true needs labels, but data set '{self.data.name}' has none")
+        self.modes = mixture_centers(self.data.name) if self.data.kind == "points" else None  # drawn under scatters
         self.x = self.data.x.to(self.device)
         self.y = self.data.y.to(self.device) if self.data.y is not None else None
 
@@ -217,7 +218,8 @@ class Trainer:
     def _save_samples(self, epoch_label: int) -> None:
         if self.is_main:
             nrow = None if self.fixed_y is None else len(self.fixed_y) // self.data.num_classes
-            save_image_grid(self.sample_fixed(), self.run_dir / "samples" / f"epoch_{epoch_label:04d}.png", nrow=nrow)
+            save_image_grid(self.sample_fixed(), self.run_dir / "samples" / f"epoch_{epoch_label:04d}.png", nrow=nrow,
+                            reference=self.modes)
 
     def _checkpoint(self) -> None:
         if not all(bool(torch.isfinite(p).all()) for p in [*self.G.parameters(), *self.D.parameters()]):
@@ -232,8 +234,9 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume_state is None:
             write_text(self.run_dir / "config.yaml", self.cfg.to_yaml())
-            reals = self.x[:64].cpu()
-            save_image_grid(normalize(reals) if reals.dtype == torch.uint8 else reals, self.run_dir / "reals.png")
+            reals = self.x[:64 if self.modes is None else self.cfg.train.num_samples].cpu()
+            save_image_grid(normalize(reals) if reals.dtype == torch.uint8 else reals, self.run_dir / "reals.png",
+                            reference=self.modes)
         else:
             source = Path(self.resume_state["path"]).name if self.resume_state.get("path") else "config.yaml"
             append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "resume", "step": self.step, "epoch": self.epoch,

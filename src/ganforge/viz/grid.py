@@ -38,10 +38,12 @@ def _auto_scale(size: int) -> int:
     return max(1, 64 // size)
 
 
-def save_image_grid(x: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """Save samples in [-1, 1] as a PNG grid; (N, 2) points are drawn as a scatter plot instead."""
+def save_image_grid(x: torch.Tensor, path: str | Path, nrow: int | None = None,
+                    reference: torch.Tensor | None = None) -> Path:
+    """Save samples in [-1, 1] as a PNG grid; (N, 2) points are drawn as a scatter plot instead,
+    over the ``reference`` points (e.g. a mixture's modes) when given."""
     if x.dim() == 2:
-        return save_scatter(x, path)
+        return save_scatter(x, path, reference=reference)
     imgs = to_uint8_hwc(x)
     grid = make_grid(imgs, nrow, pad=max(1, imgs.shape[1] // 14), scale=_auto_scale(imgs.shape[1]))
     mode = "L" if grid.shape[2] == 1 else "RGB"
@@ -61,9 +63,9 @@ def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     if reference is not None:
         ref = reference.detach().cpu().numpy()
-        ax.scatter(ref[:, 0], ref[:, 1], s=30, c="tab:red", marker="x", label="real modes")
+        ax.scatter(ref[:, 0], ref[:, 1], s=30, c="tab:red", marker="x", label="real modes", zorder=3)  # on top
     p = points.detach().float().cpu().numpy()
-    ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.5, c="tab:blue", label="samples")
+    ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.5, c="tab:blue", label="samples", zorder=2)
     lim = max(2.5, float(np.abs(p).max()) * 1.05 if len(p) else 2.5)
     lim = min(lim, 10.0)
     ax.set_xlim(-lim, lim)
