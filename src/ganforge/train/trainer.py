@@ -109,7 +109,7 @@ class Trainer:
                               f"(train.batch_size={t.batch_size}); lower the batch size")
         if cfg.model.conditional and not self.data.num_classes:
             raise ConfigError(f"model.conditional=true needs labels, but data set '{self.data.name}' has none")
-        self.modes = mixture_centers(self.data.name) if self.data.kind == "points" else None  # drawn under scatters
+        self.modes = mixture_centers(self.data.name) if self.data.kind == "points" else None  # marked on scatter plots
         self.x = self.data.x.to(self.device)
         self.y = self.data.y.to(self.device) if self.data.y is not None else None
 
