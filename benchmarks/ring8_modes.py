@@ -1,17 +1,18 @@
 """Mode coverage of a run on a 2-D mixture (ring8, grid25), with ganforge.metrics.mixture_quality.
 
-    python benchmarks/ring8_modes.py RUN_DIR [--num 2500] [--seed 0]
+    python benchmarks/ring8_modes.py RUN_DIR|CHECKPOINT [--num 2500] [--seed 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ganforge.data import mixture_centers, mixture_std
 from ganforge.metrics import mixture_quality
 from ganforge.sampler import load_generator
-from ganforge.train.checkpoint import latest_checkpoint
+from ganforge.train.checkpoint import latest_checkpoint, load_checkpoint
 
 
 def main() -> None:
@@ -20,7 +21,8 @@ def main() -> None:
     p.add_argument("--num", type=int, default=2500)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    name = latest_checkpoint(args.run_dir)["data"]["name"]
+    path = Path(args.run_dir)
+    name = (load_checkpoint(path) if path.is_file() else latest_checkpoint(path))["data"]["name"]
     x = load_generator(args.run_dir).sample(args.num, seed=args.seed)
     q = mixture_quality(x, mixture_centers(name), mixture_std(name))
     print(json.dumps({"data": name, "samples": args.num, **q}))
