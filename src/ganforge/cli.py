@@ -32,7 +32,25 @@ def cmd_train(args) -> int:
         trainer = Trainer.resume(args.resume, items)
     else:
         trainer = Trainer(cfg, run_dir=args.out)
-    trainer.fit()
+    try:
+        trainer.fit()
+    finally:
+        from ganforge.train.distributed import cleanup
+
+        cleanup()
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import json
+
+    from ganforge.bench import format_result, run_bench
+
+    result = run_bench(args.preset, dataset=args.dataset, steps=args.steps, windows=args.windows,
+                       device=args.device, overrides=args.overrides)
+    print(format_result(result), flush=True)
+    if args.json:
+        print(json.dumps(result))
     return 0
 
 
@@ -177,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, metavar="N", help="write a checkpoint every N epochs (the last is always written)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="override any config field, e.g. train.batch_size=128")
     t.set_defaults(func=cmd_train)
+
+    b = sub.add_parser("bench", help="time training and sampling of a preset on this machine",
+                       description="Time a preset's training steps (median of several windows after a warm-up) "
+                                   "and its sampling; prints img/s, GFLOP/s and the device.")
+    b.add_argument("--preset", default="mnist-dcgan", help="preset name; default mnist-dcgan")
+    b.add_argument("--dataset", help="data set name (same shape is all that matters for speed)")
+    b.add_argument("--steps", type=int, default=30, help="timed training steps, split into windows (default 30)")
+    b.add_argument("--windows", type=int, default=5, help="timing windows; the median is reported (default 5)")
+    b.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where to run")
+    b.add_argument("--json", action="store_true", help="print one JSON object last")
+    b.add_argument("overrides", nargs="*", metavar="key=value", help="override any config field, e.g. train.precision=bf16")
+    b.set_defaults(func=cmd_bench)
 
     pr = sub.add_parser("presets", help="list the named presets")
     pr.set_defaults(func=cmd_presets)

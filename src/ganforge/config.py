@@ -83,6 +83,12 @@ class TrainConfig:
     log_every: int = 10             # read losses back from the device every N steps
     progress: bool = True           # show a progress bar
     tensorboard: bool = False       # also log to TensorBoard (pip install 'ganforge[tensorboard]')
+    # speed (docs/benchmarks.md measures each); none changes what is computed beyond rounding
+    joint_d_forward: bool = True    # one D pass over cat(real, fake) when D has no batch norm
+    channels_last: bool = False     # NHWC memory format for conv models
+    compile: bool = False           # torch.compile G and D (slow first steps; needs a C++ compiler on CPU)
+    threads: int | None = None      # torch.set_num_threads (None: PyTorch's default, one per core)
+    sync_bn: bool = False           # with several ranks: batch norm statistics over all ranks' batches
 
 
 @dataclass
@@ -264,7 +270,7 @@ def validate(cfg: RunConfig) -> None:
     positive = {
         "train.batch_size": t.batch_size, "train.n_critic": t.n_critic, "train.num_samples": t.num_samples,
         "train.checkpoint_every": t.checkpoint_every, "train.keep_checkpoints": t.keep_checkpoints,
-        "train.log_every": t.log_every, "model.z_dim": cfg.model.z_dim, "model.width": cfg.model.width,
+        "train.log_every": t.log_every, "train.threads": 1 if t.threads is None else t.threads, "model.z_dim": cfg.model.z_dim, "model.width": cfg.model.width,
     }
     for key, value in positive.items():
         if value < 1:

@@ -1,4 +1,7 @@
-"""One D / one G update on real components: clipping, penalties, the auxiliary classifier."""
+"""One D / one G update on real components: clipping, penalties, the auxiliary classifier,
+and the speed-minded forms of the steps against the plain formulation."""
+
+import copy
 
 import pytest
 import torch
@@ -6,8 +9,10 @@ import torch.nn.functional as F
 
 from ganforge.config import resolve
 from ganforge.data import load_dataset, normalize
+from ganforge.errors import ConfigError
 from ganforge.models import build_models
-from ganforge.train.steps import Stepper
+from ganforge.train import Trainer
+from ganforge.train.steps import Stepper, has_batch_statistics
 from ganforge.train.trainer import build_optimizer
 
 
@@ -72,3 +77,133 @@ def test_g_step_moves_only_the_generator(digits28):
     s.g_step(16)
     assert all(torch.equal(a, b) for a, b in zip(d_before, s.D.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(g_before, s.G.parameters()))
+
+
+# -- speed-minded steps compute what the plain formulation computes ---------------------
+
+SHAPE = (1, 16, 16)
+
+
+def seed000(**over):
+    """Seed 000's model and optimisers at 16x16; dropout off so that two passes can be compared."""
+    cfg = resolve("mnist-dcgan", {"model.d_dropout": 0.0, "train.batch_size": 8, **over})
+    torch.manual_seed(0)
+    G, D = build_models(cfg.model, SHAPE)
+    opt = lambda m, o: torch.optim.Adam(m.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps)  # noqa: E731
+    return cfg, G, D, opt(G, cfg.g_optim), opt(D, cfg.d_optim)
+
+
+def real_batch(n=8):
+    return torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def test_joint_d_forward_is_used_only_without_batch_norm_and_matches_two_passes():
+    cfg, G, D, og, od = seed000()
+    assert not has_batch_statistics(D) and has_batch_statistics(G)
+    joint = Stepper(G, D, og, od, cfg, torch.device("cpu"))
+    split = Stepper(G, D, og, od, resolve("mnist-dcgan", {"train.joint_d_forward": False}), torch.device("cpu"))
+    assert joint.joint_d and not split.joint_d
+    real, fake = real_batch(), torch.tanh(torch.randn(8, *SHAPE))
+    r1, _, f1, _ = joint._d_outputs(real, None, fake, None)
+    r2, _, f2, _ = split._d_outputs(real, None, fake, None)
+    assert r1.shape == f1.shape == (8,)
+    torch.testing.assert_close(r1, r2, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(f1, f2, atol=1e-5, rtol=1e-5)
+    # the Radford DCGAN's D has batch norm: one pass over cat(real, fake) would change its output
+    radford = resolve("digits-dcgan")
+    _, D_bn = build_models(radford.model, SHAPE)
+    assert not Stepper(G, D_bn, og, od, radford, torch.device("cpu")).joint_d
+
+
+def two_tape_reference(cfg, G, D, og, od, real):
+    """Seed 000's step as the TensorFlow tutorial writes it: two gradient tapes, both applied."""
+    z = torch.randn(real.shape[0], cfg.model.z_dim)
+    fake = G(z)
+    r, f = D(real), D(fake)
+    d_loss = F.softplus(-r).mean() + F.softplus(f).mean()   # -log s(r) - log(1 - s(f))
+    g_loss = F.softplus(-f).mean()                           # -log s(f)
+    g_grads = torch.autograd.grad(g_loss, list(G.parameters()), retain_graph=True)
+    d_grads = torch.autograd.grad(d_loss, list(D.parameters()))
+    for p, g in zip([*G.parameters(), *D.parameters()], [*g_grads, *d_grads]):
+        p.grad = g
+    og.step()
+    od.step()
+    return d_loss.detach(), g_loss.detach()
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_simultaneous_step_equals_the_two_tape_update(joint):
+    cfg, G, D, og, od = seed000(**{"train.joint_d_forward": joint})
+    ref = [copy.deepcopy(m) for m in (G, D)]
+    ref_opts = [torch.optim.Adam(m.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7) for m in ref]
+    stepper = Stepper(G, D, og, od, cfg, torch.device("cpu"))
+    for step in range(3):
+        real = real_batch() * (0.5 + step / 4)
+        torch.manual_seed(100 + step)
+        d, g = stepper.simultaneous_step(real, None)
+        torch.manual_seed(100 + step)
+        d_ref, g_ref = two_tape_reference(cfg, *ref, *ref_opts, real)
+        torch.testing.assert_close(d, d_ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
+    for mine, theirs in ((G, ref[0]), (D, ref[1])):
+        for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+    assert all(p.requires_grad for p in D.parameters())  # D is unfrozen again
+
+
+def test_g_step_leaves_d_without_gradients():
+    cfg, G, D, og, od = seed000(**{"train.update": "alternating"})
+    stepper = Stepper(G, D, og, od, cfg, torch.device("cpu"))
+    stepper.d_step(real_batch(), None)
+    od.zero_grad(set_to_none=True)
+    stepper.g_step(8)
+    assert all(p.grad is None for p in D.parameters())
+    assert all(p.grad is not None for p in G.parameters())
+    assert all(p.requires_grad for p in D.parameters())
+
+
+TINY = {"model.width": 8, "model.z_dim": 16, "train.batch_size": 32, "train.progress": False, "train.log_every": 2}
+
+
+@pytest.mark.parametrize("preset, precision", [("digits-dcgan", "fp32"), ("digits-dcgan", "bf16"),
+                                               ("mnist-dcgan", "bf16")])
+def test_each_precision_trains_with_finite_losses(tmp_path, preset, precision):
+    over = {**TINY, "train.precision": precision, "train.steps": 4, "data.name": "digits", "data.image_size": 16}
+    trainer = Trainer(resolve(preset, over), run_dir=tmp_path / "run")
+    run = trainer.fit()
+    records = [r for r in map(eval_json, (run / "metrics.jsonl").read_text().splitlines()) if "d_loss" in r]
+    assert len(records) == 4
+    assert all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in records)
+    assert all(p.dtype == torch.float32 for p in trainer.G.parameters())  # autocast: fp32 master weights
+
+
+def eval_json(line):
+    import json
+
+    return json.loads(line)
+
+
+def test_fp16_needs_cuda_and_runs_with_a_grad_scaler_there(tmp_path):
+    over = {**TINY, "train.precision": "fp16", "train.steps": 3, "train.device": "cuda"}
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / "run")
+        with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+            Trainer(resolve("digits-dcgan", {**over, "train.device": "cpu"}), run_dir=tmp_path / "run")
+        return
+    trainer = Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / "run")
+    assert trainer.stepper.scaler is not None
+    trainer.fit()
+    assert trainer.step == 3
+
+
+def test_channels_last_trains_like_the_default_layout(tmp_path):
+    runs = []
+    for cl in (False, True):
+        over = {**TINY, "train.steps": 3, "train.channels_last": cl, "data.channels": 3}
+        trainer = Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / f"cl{cl}")
+        trainer.fit()
+        runs.append(trainer)
+    assert runs[1].G.net[1].weight.is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(runs[0].G.state_dict().values(), runs[1].G.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)

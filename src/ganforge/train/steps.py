@@ -2,6 +2,12 @@
 
 The schedule (how many D steps per G step, alternating or simultaneous) lives
 in the trainer; this module only knows how to take each kind of step.
+
+G and D may arrive wrapped (DistributedDataParallel, torch.compile); every
+gradient reaches the parameters through one ``backward()`` per update, which
+is what DDP's gradient-averaging hooks need. When G's loss is back-propagated
+through D, D's parameters are frozen for that forward pass, so D gets no
+gradient from G's loss (and none is computed).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import contextlib
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ganforge.config import RunConfig
 from ganforge.losses import OBJECTIVES, gradient_penalty, r1_penalty
@@ -19,6 +26,35 @@ from ganforge.models.base import sample_latent
 def _split(out):
     """D returns logits (B,), or (logits, class_logits) when it has an auxiliary classifier."""
     return out if isinstance(out, tuple) else (out, None)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain module inside DistributedDataParallel and/or torch.compile wrappers."""
+    while True:
+        if hasattr(module, "_orig_mod"):
+            module = module._orig_mod
+        elif isinstance(module, nn.parallel.DistributedDataParallel):
+            module = module.module
+        else:
+            return module
+
+
+def has_batch_statistics(module: nn.Module) -> bool:
+    """Whether the module's output for one sample depends on the rest of its batch (batch norm)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Parameters that need no gradient inside the block (restored afterwards)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class Stepper:
@@ -31,8 +67,11 @@ class Stepper:
         self.autocast = autocast or contextlib.nullcontext
         self.scaler = scaler
         self.ema = ema
-        g = G.module if hasattr(G, "module") else G
-        self.z_dim, self.num_classes = g.z_dim, g.num_classes
+        self.G_raw, self.D_raw = unwrap(G), unwrap(D)
+        self.z_dim, self.num_classes = self.G_raw.z_dim, self.G_raw.num_classes
+        # One D forward over cat(real, fake) gives the same logits as two when no D layer mixes samples.
+        self.joint_d = cfg.train.joint_d_forward and not has_batch_statistics(self.D_raw)
+        self.channels_last = cfg.train.channels_last
 
     # -- helpers -------------------------------------------------------------
     def latent(self, n: int):
@@ -45,22 +84,36 @@ class Stepper:
             return 0.0
         return self.cfg.loss.aux_weight * F.cross_entropy(class_logits.float(), labels)
 
+    def _d_outputs(self, real, real_y, fake, fake_y):
+        """D on the real and the fake batch: (r, r_cls, f, f_cls), in one forward pass when legal."""
+        if self.joint_d and (real_y is None) == (fake_y is None):
+            y = None if real_y is None else torch.cat([real_y, fake_y])
+            r, r_cls = _split(self.D(torch.cat([real, fake.to(real.dtype)]), y))
+            n = real.shape[0]
+            return r[:n], None if r_cls is None else r_cls[:n], r[n:], None if r_cls is None else r_cls[n:]
+        return (*_split(self.D(real, real_y)), *_split(self.D(fake, fake_y)))
+
     def _d_loss(self, real, real_y, fake, fake_y):
-        """D's loss on a real batch and a fake batch (fake may or may not be detached)."""
+        """D's loss on a real batch and a (detached) fake batch."""
         loss_cfg = self.cfg.loss
         with self.autocast():
-            r, r_cls = _split(self.D(real, real_y))
-            f, f_cls = _split(self.D(fake, fake_y))
+            r, r_cls, f, f_cls = self._d_outputs(real, real_y, fake, fake_y)
             loss = self.obj.d_loss(r.float(), f.float(), loss_cfg.label_smoothing)
             loss = loss + self._aux(r_cls, real_y) + self._aux(f_cls, fake_y)
         if loss_cfg.name == "wgan-gp":
             loss = loss + loss_cfg.gp_weight * gradient_penalty(self.D, real, fake, real_y)
         if loss_cfg.r1_weight > 0:
             loss = loss + 0.5 * loss_cfg.r1_weight * r1_penalty(self.D, real, real_y)
-        return loss, f, f_cls
+        return loss
 
-    def _g_loss(self, f, f_cls, fake_y):
-        return self.obj.g_loss(f.float()) + self._aux(f_cls, fake_y)
+    def _g_loss(self, fake, fake_y):
+        """G's loss through a frozen D: gradients reach G only."""
+        with frozen(self.D_raw), self.autocast():
+            f, f_cls = _split(self.D(fake, fake_y))
+            return self.obj.g_loss(f.float()) + self._aux(f_cls, fake_y)
+
+    def _real(self, real):
+        return real.contiguous(memory_format=torch.channels_last) if self.channels_last and real.dim() == 4 else real
 
     def _apply(self, opt, loss):
         if self.scaler is not None:
@@ -84,7 +137,7 @@ class Stepper:
         with torch.no_grad(), self.autocast():
             fake = self.G(z, fake_y)
         self.opt_d.zero_grad(set_to_none=True)
-        loss, _, _ = self._d_loss(real, real_y, fake.to(real.dtype), fake_y)
+        loss = self._d_loss(self._real(real), real_y, fake.to(real.dtype), fake_y)
         self._apply(self.opt_d, loss)
         self._clip()
         return loss.detach()
@@ -93,37 +146,38 @@ class Stepper:
         z, fake_y = self.latent(batch_size)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            f, f_cls = _split(self.D(self.G(z, fake_y), fake_y))
-            loss = self._g_loss(f, f_cls, fake_y)
+            fake = self.G(z, fake_y)
+        loss = self._g_loss(fake, fake_y)
         self._apply(self.opt_g, loss)
         if self.ema is not None:
-            self.ema.update(self.G.module if hasattr(self.G, "module") else self.G)
+            self.ema.update(self.G_raw)
         return loss.detach()
 
     def simultaneous_step(self, real: torch.Tensor, real_y: torch.Tensor | None):
-        """Seed 000's train step: G and D gradients from the same forward pass, applied together."""
+        """Seed 000's train step: G and D gradients from the same generated batch, applied together.
+
+        G's loss goes through a frozen D and D's loss sees the fake batch detached, so a single
+        backward of their sum leaves dL_G/dG in G's gradients and dL_D/dD in D's, exactly the
+        two tapes of the TensorFlow tutorial.
+        """
         z, fake_y = self.latent(real.shape[0])
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             fake = self.G(z, fake_y)
-        d_loss, f, f_cls = self._d_loss(real, real_y, fake, fake_y)
-        with self.autocast():
-            g_loss = self._g_loss(f, f_cls, fake_y)
-        g_params = [p for p in self.G.parameters() if p.requires_grad]
-        d_params = [p for p in self.D.parameters() if p.requires_grad]
-        scale = self.scaler.scale if self.scaler is not None else (lambda t: t)
-        g_grads = torch.autograd.grad(scale(g_loss), g_params, retain_graph=True)
-        d_grads = torch.autograd.grad(scale(d_loss), d_params)
-        for params, grads in ((g_params, g_grads), (d_params, d_grads)):
-            for p, g in zip(params, grads):
-                p.grad = g
-        for opt in (self.opt_g, self.opt_d):
-            if self.scaler is not None:
-                self.scaler.step(opt)
-            else:
-                opt.step()
+        g_loss = self._g_loss(fake, fake_y)
+        d_loss = self._d_loss(self._real(real), real_y, fake.detach(), fake_y)
+        total = d_loss + g_loss
         if self.scaler is not None:
+            self.scaler.scale(total).backward()
+            self.scaler.step(self.opt_g)
+            self.scaler.step(self.opt_d)
             self.scaler.update()
+        else:
+            total.backward()
+            self.opt_g.step()
+            self.opt_d.step()
         self._clip()
         if self.ema is not None:
-            self.ema.update(self.G.module if hasattr(self.G, "module") else self.G)
+            self.ema.update(self.G_raw)
         return d_loss.detach(), g_loss.detach()

@@ -30,6 +30,7 @@ from ganforge.io import append_jsonl, read_jsonl, write_text
 from ganforge.models import build_models
 from ganforge.models.base import sample_latent
 from ganforge.train.batches import epoch_batches
+from ganforge.train import distributed
 from ganforge.train.checkpoint import list_checkpoints, resume_point, rng_state, save_checkpoint, set_rng_state
 from ganforge.train.ema import EMA
 from ganforge.train.signals import GracefulStop
@@ -38,7 +39,8 @@ from ganforge.viz import plot_losses, save_gif, save_image_grid, write_report
 
 # Fields that may change when a run is resumed; everything else must match the checkpoint.
 RESUMABLE_KEYS = ("train.epochs", "train.steps", "train.minutes", "train.device", "train.progress", "train.checkpoint_every",
-                  "train.keep_checkpoints", "train.log_every", "train.tensorboard")
+                  "train.keep_checkpoints", "train.log_every", "train.tensorboard",
+                  "train.threads", "train.compile", "train.channels_last")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,17 +87,20 @@ def fixed_latents(cfg: RunConfig, num_classes: int) -> tuple[torch.Tensor, torch
 
 class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: str | Path | None = None, resume_state: dict | None = None):
-        self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg.preset)
-        self.resume_state = resume_state
-        if resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir()):
-            raise GanforgeError(f"run directory {self.run_dir} already exists; pick a new --out or continue it with --resume {self.run_dir}")
         self.cfg = cfg
         t = cfg.train
-        self.rank, self.world_size = 0, 1
-        self.is_main = self.rank == 0
 
-        # -- device, precision, seed -------------------------------------
-        self.device = resolve_device(t.device)
+        # -- device, processes (torchrun), precision, seed -----------------
+        self.dist = distributed.setup(resolve_device(t.device))
+        self.device = self.dist.device
+        self.rank, self.world_size, self.is_main = self.dist.rank, self.dist.world_size, self.dist.is_main
+        self.run_dir = Path(distributed.broadcast_object(
+            str(run_dir) if run_dir is not None else str(default_run_dir(cfg.preset)), self.dist))
+        self.resume_state = resume_state
+        if self.is_main and resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir()):
+            raise GanforgeError(f"run directory {self.run_dir} already exists; pick a new --out or continue it with --resume {self.run_dir}")
+        if t.threads:
+            torch.set_num_threads(t.threads)
         self.autocast = autocast_for(t.precision, self.device)
         scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
         torch.manual_seed(t.seed)
@@ -116,13 +121,22 @@ class Trainer:
         # -- models, optimisers, EMA -------------------------------------
         num_classes = self.data.num_classes if cfg.model.conditional else 0
         self.G, self.D = build_models(cfg.model, self.data.shape, num_classes)
-        self.G.to(self.device)
-        self.D.to(self.device)
+        for net in (self.G, self.D):
+            net.to(self.device, memory_format=torch.channels_last if t.channels_last and self.data.x.dim() == 4
+                   else torch.preserve_format)
+            if t.sync_bn and self.dist.enabled:
+                distributed.convert_sync_batchnorm(net, self.device)
         self.opt_g = build_optimizer(self.G.parameters(), cfg.g_optim)
         self.opt_d = build_optimizer(self.D.parameters(), cfg.d_optim)
         self.ema = EMA(self.G, t.ema) if t.ema else None
-        self.stepper = Stepper(self.G, self.D, self.opt_g, self.opt_d, cfg, self.device,
+        # self.G / self.D stay the plain modules (saved, sampled); the stepper trains their wrapped forms
+        G_train, D_train = (distributed.wrap(net, self.dist) for net in (self.G, self.D))
+        if t.compile:
+            G_train, D_train = torch.compile(G_train), torch.compile(D_train)
+        self.stepper = Stepper(G_train, D_train, self.opt_g, self.opt_d, cfg, self.device,
                                self.autocast, scaler, self.ema)
+        if self.dist.enabled:
+            torch.manual_seed(t.seed + 1_000_003 * (self.rank + 1))  # own latents and dropout per rank
         self.fixed_z, self.fixed_y = fixed_latents(cfg, num_classes)
 
         if t.update == "simultaneous" and (t.n_critic != 1 or t.extra_d_every):
@@ -167,6 +181,7 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "scaler": self.stepper.scaler.state_dict() if self.stepper.scaler else None,
             "rng": rng_state(self.device),
+            "rng_ranks": distributed.gather_objects(rng_state(self.device), self.dist) if self.dist.enabled else None,
             "fixed_z": self.fixed_z,
             "fixed_y": self.fixed_y,
             "data": {"name": self.data.name, "shape": list(self.data.shape), "num_classes": self.data.num_classes,
@@ -184,7 +199,8 @@ class Trainer:
             self.stepper.scaler.load_state_dict(state["scaler"])
         self.fixed_z, self.fixed_y = state["fixed_z"], state["fixed_y"]
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        set_rng_state(state["rng"], self.device)
+        ranks = state.get("rng_ranks")
+        set_rng_state(ranks[self.rank] if ranks and len(ranks) == self.world_size else state["rng"], self.device)
 
     # ------------------------------------------------------------------
     def _batch(self, idx: torch.Tensor):
@@ -224,8 +240,9 @@ class Trainer:
     def _checkpoint(self) -> None:
         if not all(bool(torch.isfinite(p).all()) for p in [*self.G.parameters(), *self.D.parameters()]):
             self._nonfinite(f"weights became non-finite by step {self.step}", self.step)
+        state = self.state_dict()  # collective with several ranks: every rank's RNG
         if self.is_main:
-            save_checkpoint(self.state_dict(), self.run_dir, keep=self.cfg.train.keep_checkpoints)
+            save_checkpoint(state, self.run_dir, keep=self.cfg.train.keep_checkpoints)
 
     # ------------------------------------------------------------------
     def _start_run_dir(self) -> None:
@@ -250,7 +267,8 @@ class Trainer:
         """Read buffered losses back from the device (one sync for many steps) and log them."""
         if not pending:
             return None
-        values = torch.stack([torch.stack([d, g]) for _, _, d, g in pending]).float().cpu().tolist()
+        values = torch.stack([torch.stack([d, g]) for _, _, d, g in pending]).float()
+        values = distributed.mean_over_ranks(values, self.dist).cpu().tolist()
         records = [{"step": s, "epoch": e, "d_loss": d, "g_loss": g} for (s, e, _, _), (d, g) in zip(pending, values)]
         pending.clear()
         bad = [r for r in records if not (math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]))]
@@ -274,6 +292,16 @@ class Trainer:
         if self.is_main:
             append_jsonl(self.run_dir / "metrics.jsonl", [{"event": "stopped", "step": step, "reason": what}])
         raise GanforgeError(f"{what}; training stopped and {keep}; lower the learning rates or change the loss")
+
+    def train_step(self, chunk: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One generator update and its D update(s) on the index batches in ``chunk``: (d_loss, g_loss)."""
+        if self.cfg.train.update == "simultaneous":
+            real, y = self._batch(chunk[0])
+            return self.stepper.simultaneous_step(real, y)
+        for idx in chunk:
+            real, y = self._batch(idx)
+            d_loss = self.stepper.d_step(real, y)
+        return d_loss, self.stepper.g_step(self.cfg.train.batch_size)
 
     def fit(self) -> Path:
         with GracefulStop() as self.stop:  # SIGINT/SIGTERM: finish the step, checkpoint, exit non-zero
@@ -309,14 +337,7 @@ class Trainer:
                     break
                 chunk = batches[self.batch_in_epoch:self.batch_in_epoch + need]
                 self.batch_in_epoch += need
-                if t.update == "simultaneous":
-                    real, y = self._batch(chunk[0])
-                    d_loss, g_loss = self.stepper.simultaneous_step(real, y)
-                else:
-                    for idx in chunk:
-                        real, y = self._batch(idx)
-                        d_loss = self.stepper.d_step(real, y)
-                    g_loss = self.stepper.g_step(t.batch_size)
+                d_loss, g_loss = self.train_step(chunk)
                 images += sum(len(i) for i in chunk) * self.world_size
                 self.step += 1
                 pending.append((self.step, self.epoch + 1, d_loss, g_loss))

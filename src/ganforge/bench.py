@@ -1,0 +1,150 @@
+"""``ganforge bench``: how fast a preset trains and samples on this machine.
+
+Builds the preset's real trainer (data, models, optimisers, precision,
+wrappers), takes a few warm-up steps, then times ``windows`` windows of
+training steps and reports the median img/s, so one slow window (another
+process on the machine, a page fault) does not move the figure. FLOPs of one
+step are counted once with PyTorch's FLOP counter (matrix products and
+convolutions, forward and backward), giving the achieved GFLOP/s.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import tempfile
+import time
+from itertools import cycle
+from pathlib import Path
+
+import torch
+
+from ganforge import __version__
+from ganforge.api import override_items
+from ganforge.config import resolve
+from ganforge.errors import ConfigError
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _windows(fn, n_windows: int, per_window: int, images_per_call: int, device) -> list[float]:
+    """img/s of each of ``n_windows`` windows of ``per_window`` calls to ``fn``."""
+    rates = []
+    for _ in range(n_windows):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(per_window):
+            fn()
+        _sync(device)  # CPU work is synchronous; a GPU is waited for
+        rates.append(per_window * images_per_call / (time.perf_counter() - t0))
+    return rates
+
+
+def step_flops(trainer, chunk) -> int:
+    """FLOPs of one eager training step of ``trainer``'s models (convolutions and matrix products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ganforge.train.steps import Stepper
+
+    eager = Stepper(trainer.G, trainer.D, trainer.opt_g, trainer.opt_d, trainer.cfg, trainer.device, trainer.autocast)
+    saved, trainer.stepper = trainer.stepper, eager
+    try:
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_step(chunk)
+    finally:
+        trainer.stepper = saved
+    return counter.get_total_flops()
+
+
+def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windows: int = 5,
+              warmup: int | None = None, device: str | None = None, overrides=None) -> dict:
+    """Time ``preset``'s training and sampling; returns the figures as a dict (see ``ganforge bench --json``)."""
+    from ganforge.train import Trainer
+    from ganforge.train.batches import epoch_batches
+
+    if steps < 1 or windows < 1:
+        raise ConfigError(f"--steps and --windows must be at least 1, got {steps} and {windows}")
+    items = override_items(dataset=dataset, device=device, overrides=overrides)
+    items.setdefault("train.progress", False)
+    cfg = resolve(preset, items)
+    t = cfg.train
+    windows = min(windows, steps)
+    per_window = steps // windows
+    warmup = warmup if warmup is not None else (4 if t.compile else 3)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, run_dir=Path(tmp) / "bench")  # writes nothing until fit()
+        dev = trainer.device
+        batches = epoch_batches(len(trainer.data), t.batch_size, t.seed, 0, True, trainer.rank, trainer.world_size)
+        need = trainer._d_batches_for(0)
+        chunks = cycle([batches[i:i + need] for i in range(0, len(batches) - need + 1, need)])
+        images_per_step = t.batch_size * need if t.update == "alternating" else t.batch_size
+
+        # -- training ------------------------------------------------------
+        def train_once():
+            return trainer.train_step(next(chunks))
+
+        for _ in range(warmup):
+            train_once()
+        train_rates = _windows(train_once, windows, per_window, images_per_step, dev)
+
+        # -- sampling (eval mode, no autograd, the trainer's precision) ----
+        G = trainer.G.eval()
+        z = torch.randn(t.batch_size, cfg.model.z_dim, device=dev)
+        y = torch.zeros(t.batch_size, dtype=torch.long, device=dev) if G.num_classes else None
+
+        def sample_once():
+            with torch.inference_mode(), trainer.autocast():
+                return G(z, y)
+
+        sample_once()
+        sample_rates = _windows(sample_once, windows, per_window, t.batch_size, dev)
+        G.train()
+
+        flops = step_flops(trainer, next(chunks))
+        result_device = device_name(dev)
+
+    train_ips = statistics.median(train_rates)
+    gflop_per_img = flops / images_per_step / 1e9
+    return {
+        "ganforge": __version__, "torch": torch.__version__,
+        "preset": cfg.preset, "dataset": cfg.data.name, "batch_size": t.batch_size, "update": t.update,
+        "precision": t.precision, "device": str(dev), "device_name": result_device,
+        "threads": torch.get_num_threads(),
+        "options": {"joint_d_forward": t.joint_d_forward, "channels_last": t.channels_last, "compile": t.compile},
+        "steps": per_window * windows, "windows": windows, "warmup": warmup,
+        "train_img_per_s": round(train_ips, 1),
+        "train_windows": [round(r, 1) for r in train_rates],
+        "sample_img_per_s": round(statistics.median(sample_rates), 1),
+        "gflop_per_img": round(gflop_per_img, 6),
+        "gflop_per_s": round(gflop_per_img * train_ips, 3),
+    }
+
+
+def format_result(r: dict) -> str:
+    opts = ", ".join(k for k, v in r["options"].items() if v) or "none"
+    lo, hi = min(r["train_windows"]), max(r["train_windows"])
+    return "\n".join([
+        f"ganforge bench: {r['preset']} on {r['dataset']}, batch {r['batch_size']}, {r['update']} update, "
+        f"{r['precision']}, options: {opts}",
+        f"device    {r['device']}: {r['device_name']}",
+        f"train     {r['train_img_per_s']:8.0f} img/s   median of {r['windows']} windows "
+        f"({lo:.0f}-{hi:.0f}) after {r['warmup']} warm-up steps",
+        f"compute   {r['gflop_per_img']:.3f} GFLOP/img -> {r['gflop_per_s']:.1f} GFLOP/s",
+        f"generate  {r['sample_img_per_s']:8.0f} img/s",
+    ])

@@ -1,0 +1,47 @@
+"""`ganforge bench`: the figures it prints and the JSON object it ends with."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from ganforge.bench import run_bench
+from ganforge.errors import ConfigError
+
+TINY = ["model.width=8", "model.z_dim=16", "train.batch_size=32"]
+
+
+def test_bench_json_is_the_last_line_and_holds_consistent_figures():
+    proc = run_cli("bench", "--preset", "digits-dcgan", "--steps", 4, "--windows", 2, "--json", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert lines[0].startswith("ganforge bench: digits-dcgan on digits, batch 32, alternating update, fp32")
+    assert any(line.startswith("train ") and "img/s" in line for line in lines)
+    assert result["preset"] == "digits-dcgan" and result["device"] == "cpu" and result["batch_size"] == 32
+    assert result["steps"] == 4 and len(result["train_windows"]) == 2
+    assert result["train_img_per_s"] > 0 and result["sample_img_per_s"] > 0
+    lo, hi = sorted(result["train_windows"])
+    assert lo <= result["train_img_per_s"] <= hi  # the median of two windows lies between them
+    assert result["gflop_per_img"] > 0
+    assert result["gflop_per_s"] == pytest.approx(result["gflop_per_img"] * result["train_img_per_s"], rel=1e-2, abs=1e-3)
+
+
+def test_bench_counts_the_flops_of_seed000s_step():
+    # seed 000's model at 16x16, in multiply-adds per image (a transposed conv costs H_in*W_in*C_in*C_out*k*k)
+    r = run_bench("mnist-dcgan", dataset="digits", steps=1, windows=1, warmup=0,
+                  overrides={"data.image_size": 16, "train.batch_size": 16})
+    g_dense = 100 * 256 * 4 * 4
+    g = g_dense + 4 * 4 * 256 * 128 * 25 + 4 * 4 * 128 * 64 * 25 + 8 * 8 * 64 * 1 * 25
+    d_conv1 = 8 * 8 * 1 * 64 * 25
+    d = d_conv1 + 4 * 4 * 64 * 128 * 25 + 128 * 4 * 4
+    # G: forward, weight gradients, input gradients (none into z).
+    # D: the fake batch through frozen D (forward + input gradients), then real and fake together
+    # (forward + weight gradients + input gradients, none into the images themselves).
+    macs = (3 * g - g_dense) + 2 * d + 2 * 3 * d - 2 * d_conv1
+    assert r["gflop_per_img"] * 1e9 == pytest.approx(2 * macs, rel=1e-5)
+
+
+def test_bench_rejects_a_bad_step_count():
+    with pytest.raises(ConfigError, match="--steps and --windows must be at least 1"):
+        run_bench("digits-dcgan", steps=0)
