@@ -137,7 +137,7 @@ def test_simultaneous_step_equals_the_two_tape_update(joint):
     ref = [copy.deepcopy(m) for m in (G, D)]
     ref_opts = [torch.optim.Adam(m.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7) for m in ref]
     stepper = Stepper(G, D, og, od, cfg, torch.device("cpu"))
-    for step in range(3):
+    for step in range(2):
         real = real_batch() * (0.5 + step / 4)
         torch.manual_seed(100 + step)
         d, g = stepper.simultaneous_step(real, None)
@@ -165,7 +165,7 @@ def test_g_step_leaves_d_without_gradients():
 TINY = {"model.width": 8, "model.z_dim": 16, "train.batch_size": 32, "train.progress": False, "train.log_every": 2}
 
 
-@pytest.mark.parametrize("preset, precision", [("digits-dcgan", "fp32"), ("digits-dcgan", "bf16"),
+@pytest.mark.parametrize("preset, precision", [("digits-dcgan", "bf16"),
                                                ("mnist-dcgan", "bf16")])
 def test_each_precision_trains_with_finite_losses(tmp_path, preset, precision):
     over = {**TINY, "train.precision": precision, "train.steps": 4, "data.name": "digits", "data.image_size": 16}
