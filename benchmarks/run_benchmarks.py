@@ -53,8 +53,8 @@ def run_one(name: str, args) -> dict | None:
         print(f"  {name}: failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}", flush=True)
         return None
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"  {name:<20} train {result['train_img_per_s']:8.1f} img/s  sample {result['sample_img_per_s']:8.1f} img/s",
-          flush=True)
+    print(f"  {name:<20} train {result['train_img_per_s']:8.1f} img/s  sample {result['sample_img_per_s']:8.1f} img/s"
+          + (f"  {result['gflop_per_s']:.1f} GFLOP/s" if "gflop_per_s" in result else ""), flush=True)
     return result
 
 
@@ -82,10 +82,10 @@ def main() -> None:
             out = run_one(name, args)
             if out:
                 results[name].append(out)
-    write_table(results, args)
+        write_table(results, args, rounds_done=r + 1)  # after every round: an interrupted run keeps its table
 
 
-def write_table(results: dict[str, list[dict]], args) -> None:
+def write_table(results: dict[str, list[dict]], args, rounds_done: int) -> None:
     med = {n: statistics.median(r["train_img_per_s"] for r in rs) for n, rs in results.items() if rs}
     ref = med.get(TF)
     any_gf = next((rs[0] for n, rs in results.items() if rs and n != TF), None)
@@ -93,7 +93,7 @@ def write_table(results: dict[str, list[dict]], args) -> None:
         "# Benchmarks",
         "",
         "Written by `benchmarks/run_benchmarks.py`; re-run it to measure your machine. Training img/s is the",
-        f"median over {args.rounds} interleaved rounds (A, B, C, A, B, C, ...) of each run's median window of",
+        f"median over {rounds_done} interleaved rounds (A, B, C, A, B, C, ...) of each run's median window of",
         f"`ganforge bench --steps {args.steps} --windows {args.windows}` (after warm-up steps); MNIST-shaped presets ran on "
         f"`{args.dataset}` (the same 28x28x1 shape as MNIST).",
         "",

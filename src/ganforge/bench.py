@@ -94,6 +94,7 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
         need = trainer._d_batches_for(0)
         chunks = cycle([batches[i:i + need] for i in range(0, len(batches) - need + 1, need)])
         images_per_step = t.batch_size * need if t.update == "alternating" else t.batch_size
+        images_per_step *= trainer.world_size  # under torchrun: every rank's batch, i.e. the whole job's rate
 
         # -- training ------------------------------------------------------
         def train_once():
@@ -120,12 +121,12 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
         result_device = device_name(dev)
 
     train_ips = statistics.median(train_rates)
-    gflop_per_img = flops / images_per_step / 1e9
+    gflop_per_img = flops * trainer.world_size / images_per_step / 1e9
     return {
         "ganforge": __version__, "torch": torch.__version__,
         "preset": cfg.preset, "dataset": cfg.data.name, "batch_size": t.batch_size, "update": t.update,
         "precision": t.precision, "device": str(dev), "device_name": result_device,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "processes": trainer.world_size,
         "options": {"joint_d_forward": t.joint_d_forward, "channels_last": t.channels_last, "compile": t.compile},
         "steps": per_window * windows, "windows": windows, "warmup": warmup,
         "train_img_per_s": round(train_ips, 1),
@@ -141,7 +142,7 @@ def format_result(r: dict) -> str:
     lo, hi = min(r["train_windows"]), max(r["train_windows"])
     return "\n".join([
         f"ganforge bench: {r['preset']} on {r['dataset']}, batch {r['batch_size']}, {r['update']} update, "
-        f"{r['precision']}, options: {opts}",
+        f"{r['precision']}, options: {opts}" + (f", {r['processes']} processes" if r["processes"] > 1 else ""),
         f"device    {r['device']}: {r['device_name']}",
         f"train     {r['train_img_per_s']:8.0f} img/s   median of {r['windows']} windows "
         f"({lo:.0f}-{hi:.0f}) after {r['warmup']} warm-up steps",

@@ -46,11 +46,17 @@ def cmd_bench(args) -> int:
 
     from ganforge.bench import format_result, run_bench
 
-    result = run_bench(args.preset, dataset=args.dataset, steps=args.steps, windows=args.windows,
-                       device=args.device, overrides=args.overrides)
-    print(format_result(result), flush=True)
-    if args.json:
-        print(json.dumps(result))
+    from ganforge.train.distributed import cleanup, env_rank
+
+    try:
+        result = run_bench(args.preset, dataset=args.dataset, steps=args.steps, windows=args.windows,
+                           device=args.device, overrides=args.overrides)
+    finally:
+        cleanup()
+    if env_rank() == 0:  # under torchrun, rank 0 reports for the whole job
+        print(format_result(result), flush=True)
+        if args.json:
+            print(json.dumps(result))
     return 0
 
 

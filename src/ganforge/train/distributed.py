@@ -46,6 +46,10 @@ def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def env_rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
 def setup(device: torch.device) -> DistContext:
     """Join the process group described by torchrun's environment (no-op for a single process).
 
