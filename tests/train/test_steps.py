@@ -131,12 +131,14 @@ def two_tape_reference(cfg, G, D, og, od, real):
     return d_loss.detach(), g_loss.detach()
 
 
-@pytest.mark.parametrize("joint", [True, False])
-def test_simultaneous_step_equals_the_two_tape_update(joint):
+@pytest.mark.parametrize("joint, one_backward", [(True, False), (False, False), (True, True)])
+def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward):
     cfg, G, D, og, od = seed000(**{"train.joint_d_forward": joint})
     ref = [copy.deepcopy(m) for m in (G, D)]
     ref_opts = [torch.optim.Adam(m.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7) for m in ref]
     stepper = Stepper(G, D, og, od, cfg, torch.device("cpu"))
+    assert not stepper.one_backward  # plain modules; DDP-wrapped ones take the one-backward path
+    stepper.one_backward = one_backward
     for step in range(2):
         real = real_batch() * (0.5 + step / 4)
         torch.manual_seed(100 + step)

@@ -72,6 +72,9 @@ class Stepper:
         # One D forward over cat(real, fake) gives the same logits as two when no D layer mixes samples.
         self.joint_d = cfg.train.joint_d_forward and not has_batch_statistics(self.D_raw)
         self.channels_last = cfg.train.channels_last
+        # DDP averages gradients in backward() hooks, which torch.autograd.grad does not fire
+        self.one_backward = isinstance(G, nn.parallel.DistributedDataParallel) or \
+            isinstance(getattr(G, "_orig_mod", None), nn.parallel.DistributedDataParallel)
 
     # -- helpers -------------------------------------------------------------
     def latent(self, n: int):
@@ -93,8 +96,8 @@ class Stepper:
             return r[:n], None if r_cls is None else r_cls[:n], r[n:], None if r_cls is None else r_cls[n:]
         return (*_split(self.D(real, real_y)), *_split(self.D(fake, fake_y)))
 
-    def _d_loss(self, real, real_y, fake, fake_y):
-        """D's loss on a real batch and a (detached) fake batch."""
+    def _d_loss(self, real, real_y, fake, fake_y, keep_fake: bool = False):
+        """D's loss on a real batch and a fake batch (also D's fake outputs with ``keep_fake``)."""
         loss_cfg = self.cfg.loss
         with self.autocast():
             r, r_cls, f, f_cls = self._d_outputs(real, real_y, fake, fake_y)
@@ -104,7 +107,7 @@ class Stepper:
             loss = loss + loss_cfg.gp_weight * gradient_penalty(self.D, real, fake, real_y)
         if loss_cfg.r1_weight > 0:
             loss = loss + 0.5 * loss_cfg.r1_weight * r1_penalty(self.D, real, real_y)
-        return loss
+        return (loss, f, f_cls) if keep_fake else loss
 
     def _g_loss(self, fake, fake_y):
         """G's loss through a frozen D: gradients reach G only."""
@@ -156,25 +159,36 @@ class Stepper:
     def simultaneous_step(self, real: torch.Tensor, real_y: torch.Tensor | None):
         """Seed 000's train step: G and D gradients from the same generated batch, applied together.
 
-        G's loss goes through a frozen D and D's loss sees the fake batch detached, so a single
-        backward of their sum leaves dL_G/dG in G's gradients and dL_D/dD in D's, exactly the
-        two tapes of the TensorFlow tutorial.
+        Under DDP, G's loss goes through a frozen D and D's loss sees the fake batch detached, so
+        one backward of their sum leaves dL_G/dG in G's gradients and dL_D/dD in D's, exactly the
+        two tapes of the TensorFlow tutorial. In one process, D's single pass over the fake batch
+        serves both losses and two autograd.grad calls separate them (measured faster).
         """
         z, fake_y = self.latent(real.shape[0])
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
+        scale = self.scaler.scale if self.scaler is not None else (lambda t: t)
         with self.autocast():
             fake = self.G(z, fake_y)
-        g_loss = self._g_loss(fake, fake_y)
-        d_loss = self._d_loss(self._real(real), real_y, fake.detach(), fake_y)
-        total = d_loss + g_loss
+        if self.one_backward:  # one extra D pass over the fake batch, through a frozen D
+            g_loss = self._g_loss(fake, fake_y)
+            d_loss = self._d_loss(self._real(real), real_y, fake.detach(), fake_y)
+            scale(d_loss + g_loss).backward()
+        else:  # one process: D's pass over the fake batch serves both losses, two gradient calls
+            d_loss, f, f_cls = self._d_loss(self._real(real), real_y, fake, fake_y, keep_fake=True)
+            with self.autocast():
+                g_loss = self.obj.g_loss(f.float()) + self._aux(f_cls, fake_y)
+            g_params = [p for p in self.G.parameters() if p.requires_grad]
+            d_params = [p for p in self.D.parameters() if p.requires_grad]
+            g_grads = torch.autograd.grad(scale(g_loss), g_params, retain_graph=True)
+            d_grads = torch.autograd.grad(scale(d_loss), d_params)
+            for p, g in zip(g_params + d_params, g_grads + d_grads):
+                p.grad = g
         if self.scaler is not None:
-            self.scaler.scale(total).backward()
             self.scaler.step(self.opt_g)
             self.scaler.step(self.opt_d)
             self.scaler.update()
         else:
-            total.backward()
             self.opt_g.step()
             self.opt_d.step()
         self._clip()
