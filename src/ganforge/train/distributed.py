@@ -73,17 +73,16 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
-def wrap(module: nn.Module, ctx: DistContext, sync_bn: bool = False) -> nn.Module:
+def wrap(module: nn.Module, ctx: DistContext) -> nn.Module:
     """The module as trained on this rank: DistributedDataParallel when there are several ranks.
 
     The returned wrapper shares its parameters with ``module``; keep saving ``module`` itself.
+    Call :func:`convert_sync_batchnorm` first (before building optimisers) for synchronised BN.
     """
     if not ctx.enabled:
         return module
-    if sync_bn:
-        convert_sync_batchnorm(module, ctx.device)
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=not sync_bn)
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
 # ---------------------------------------------------------------------------
