@@ -38,6 +38,7 @@ def test_bench_counts_the_flops_of_seed000s_step():
     # G: forward, weight gradients, input gradients (none into z).
     # D: the fake batch through frozen D (forward + input gradients), then real and fake together
     # (forward + weight gradients + input gradients, none into the images themselves).
+    # (The one-process form, two autograd.grad calls over one D pass, costs exactly the same.)
     macs = (3 * g - g_dense) + 2 * d + 2 * 3 * d - 2 * d_conv1
     assert r["gflop_per_img"] * 1e9 == pytest.approx(2 * macs, rel=1e-5)
 

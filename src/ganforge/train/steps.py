@@ -96,8 +96,8 @@ class Stepper:
             return r[:n], None if r_cls is None else r_cls[:n], r[n:], None if r_cls is None else r_cls[n:]
         return (*_split(self.D(real, real_y)), *_split(self.D(fake, fake_y)))
 
-    def _d_loss(self, real, real_y, fake, fake_y, keep_fake: bool = False):
-        """D's loss on a real batch and a fake batch (also D's fake outputs with ``keep_fake``)."""
+    def _d_loss(self, real, real_y, fake, fake_y):
+        """D's loss on a real batch and a fake batch, and D's outputs on the fake batch."""
         loss_cfg = self.cfg.loss
         with self.autocast():
             r, r_cls, f, f_cls = self._d_outputs(real, real_y, fake, fake_y)
@@ -107,7 +107,7 @@ class Stepper:
             loss = loss + loss_cfg.gp_weight * gradient_penalty(self.D, real, fake, real_y)
         if loss_cfg.r1_weight > 0:
             loss = loss + 0.5 * loss_cfg.r1_weight * r1_penalty(self.D, real, real_y)
-        return (loss, f, f_cls) if keep_fake else loss
+        return loss, f, f_cls
 
     def _g_loss(self, fake, fake_y):
         """G's loss through a frozen D: gradients reach G only."""
@@ -140,7 +140,7 @@ class Stepper:
         with torch.no_grad(), self.autocast():
             fake = self.G(z, fake_y)
         self.opt_d.zero_grad(set_to_none=True)
-        loss = self._d_loss(self._real(real), real_y, fake.to(real.dtype), fake_y)
+        loss, _, _ = self._d_loss(self._real(real), real_y, fake.to(real.dtype), fake_y)
         self._apply(self.opt_d, loss)
         self._clip()
         return loss.detach()
@@ -162,7 +162,8 @@ class Stepper:
         Under DDP, G's loss goes through a frozen D and D's loss sees the fake batch detached, so
         one backward of their sum leaves dL_G/dG in G's gradients and dL_D/dD in D's, exactly the
         two tapes of the TensorFlow tutorial. In one process, D's single pass over the fake batch
-        serves both losses and two autograd.grad calls separate them (measured faster).
+        serves both losses and two autograd.grad calls separate them. Both forms cost the same
+        FLOPs; the second was faster in two noisy measurements (docs/benchmarks.md).
         """
         z, fake_y = self.latent(real.shape[0])
         self.opt_g.zero_grad(set_to_none=True)
@@ -172,10 +173,10 @@ class Stepper:
             fake = self.G(z, fake_y)
         if self.one_backward:  # one extra D pass over the fake batch, through a frozen D
             g_loss = self._g_loss(fake, fake_y)
-            d_loss = self._d_loss(self._real(real), real_y, fake.detach(), fake_y)
+            d_loss, _, _ = self._d_loss(self._real(real), real_y, fake.detach(), fake_y)
             scale(d_loss + g_loss).backward()
         else:  # one process: D's pass over the fake batch serves both losses, two gradient calls
-            d_loss, f, f_cls = self._d_loss(self._real(real), real_y, fake, fake_y, keep_fake=True)
+            d_loss, f, f_cls = self._d_loss(self._real(real), real_y, fake, fake_y)
             with self.autocast():
                 g_loss = self.obj.g_loss(f.float()) + self._aux(f_cls, fake_y)
             g_params = [p for p in self.G.parameters() if p.requires_grad]
