@@ -167,6 +167,18 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from ganforge.metrics.commands import eval_command
+
+    return eval_command(args)
+
+
+def cmd_classifier(args) -> int:
+    from ganforge.metrics.commands import classifier_command
+
+    return classifier_command(args)
+
+
 # ---------------------------------------------------------------------------
 # Parser
 
@@ -236,6 +248,33 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run_dir", help="run directory")
     r.add_argument("--out", help="where to write the page (default RUN_DIR/report.html)")
     r.set_defaults(func=cmd_report)
+
+
+    e = sub.add_parser("eval", help="score a run's samples or a samples file: FID, KID, IS, precision/recall",
+                       description="Score samples against a data set with ganforge's reference classifier.")
+    e.add_argument("run_dir", nargs="?", help="run directory (or checkpoint file) to sample from")
+    e.add_argument("--samples", metavar="FILE.npz", help="score this file instead (arr_0 uint8 N,H,W,C; arr_1 labels)")
+    e.add_argument("--dataset", help="data set the samples imitate (required with --samples)")
+    e.add_argument("--data-dir", help="folder holding the data set's files")
+    e.add_argument("--num", type=int, default=10_000, help="samples to draw from the run (default 10000)")
+    e.add_argument("--metrics", help="comma-separated subset of fid,kid,is,pr,class_acc (default all)")
+    e.add_argument("--features", choices=["reference", "inception"], default="reference",
+                   help="feature network: ganforge's reference classifier (default) or Inception-v3")
+    e.add_argument("--inception-weights", metavar="PATH", help="the TorchScript inception-2015-12-05.pt file")
+    e.add_argument("--seed", type=int, default=0, help="random seed for sampling and KID subsets")
+    e.add_argument("--device", default="cpu", help="cpu or cuda")
+    e.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
+    e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("classifier", help="train or show the reference classifier behind the metrics")
+    c.add_argument("action", choices=["train", "info"], help="train: train (and cache) it; info: show it")
+    c.add_argument("--dataset", required=True, help="data set name (see `ganforge datasets`) or folder:PATH")
+    c.add_argument("--data-dir", help="folder holding the data set's files")
+    c.add_argument("--image-size", type=int, help="folder:PATH only: resize images to this size")
+    c.add_argument("--channels", type=int, choices=[1, 3], help="folder:PATH only: 1 or 3 channels")
+    c.add_argument("--epochs", type=int, help="training epochs (default depends on the data set)")
+    c.add_argument("--force", action="store_true", help="retrain even when weights are shipped or cached")
+    c.set_defaults(func=cmd_classifier)
     return p
 
 

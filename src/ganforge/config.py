@@ -89,6 +89,8 @@ class TrainConfig:
     compile: bool = False           # torch.compile G and D (slow first steps; needs a C++ compiler on CPU)
     threads: int | None = None      # torch.set_num_threads (None: PyTorch's default, one per core)
     sync_bn: bool = False           # with several ranks: batch norm statistics over all ranks' batches
+    eval_every: int = 0             # epochs between FID/KID/IS evaluations (0 = off); keeps checkpoints/best.pt
+    eval_num: int = 2000            # samples per evaluation during training
 
 
 @dataclass
@@ -281,6 +283,10 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.steps must be at least 1, got {t.steps}")
     if t.minutes is not None and t.minutes <= 0:
         raise ConfigError(f"train.minutes must be positive, got {t.minutes}")
+    if t.eval_every < 0:
+        raise ConfigError(f"train.eval_every must be 0 (off) or more epochs, got {t.eval_every}")
+    if t.eval_num < 10:
+        raise ConfigError(f"train.eval_num must be at least 10 samples, got {t.eval_num}")
     if t.extra_d_every < 0:
         raise ConfigError(f"train.extra_d_every must be 0 or more, got {t.extra_d_every}")
     choices = {

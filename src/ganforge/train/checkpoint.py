@@ -36,12 +36,17 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
 
 def save_checkpoint(state: dict[str, Any], run_dir: str | Path, keep: int = 3) -> Path:
     """Write ``state`` as ckpt_<step>.pt (temp file, fsync, rename) and keep only the last ``keep``."""
-    path = checkpoint_path(run_dir, state["step"])
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    path = write_checkpoint(state, checkpoint_path(run_dir, state["step"]))
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path
+
+
+def write_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` to ``path`` atomically (temp file, fsync, rename), e.g. checkpoints/best.pt."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:

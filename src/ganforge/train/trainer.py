@@ -6,9 +6,10 @@ A run directory holds everything a run makes:
     reals.png            a grid of real images (or a scatter of real points)
     samples/epoch_NNNN.png   the same fixed latents drawn after every epoch
     progress.gif         all epochs' grids as an animation
-    metrics.jsonl        append-only: losses per step, one record per epoch
+    metrics.jsonl        append-only: losses per step, one record per epoch, evaluations
     losses.png           D and G loss curves
-    checkpoints/         ckpt_<step>.pt, the whole resumable state
+    metrics.png, d_hist.png, d_sorted.png   with train.eval_every: FID curve, D on real vs fake
+    checkpoints/         ckpt_<step>.pt, the whole resumable state; best.pt (lowest FID)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ganforge.config import RunConfig, from_dict
 from ganforge.data import Dataset, load_dataset, mixture_centers, normalize
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.io import append_jsonl, read_jsonl, write_text
+from ganforge.metrics.evaluate import TrainingEvaluator
 from ganforge.models import build_models
 from ganforge.models.base import sample_latent
 from ganforge.train.batches import epoch_batches
@@ -40,7 +42,7 @@ from ganforge.viz import plot_losses, save_gif, save_image_grid, write_report
 # Fields that may change when a run is resumed; everything else must match the checkpoint.
 RESUMABLE_KEYS = ("train.epochs", "train.steps", "train.minutes", "train.device", "train.progress", "train.checkpoint_every",
                   "train.keep_checkpoints", "train.log_every", "train.tensorboard",
-                  "train.threads", "train.compile", "train.channels_last")
+                  "train.threads", "train.compile", "train.channels_last", "train.eval_every", "train.eval_num")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -142,6 +144,9 @@ class Trainer:
         if t.update == "simultaneous" and (t.n_critic != 1 or t.extra_d_every):
             raise ConfigError("train.update=simultaneous takes one D and one G update per step; "
                               "set train.n_critic=1 and train.extra_d_every=0 or use train.update=alternating")
+
+        # -- evaluation every train.eval_every epochs (metrics/evaluate.py)
+        self.evaluator = TrainingEvaluator(self)
 
         # -- counters, restored from a checkpoint when resuming ----------
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
@@ -366,6 +371,8 @@ class Trainer:
             if self.epoch % t.checkpoint_every == 0 or self._done():
                 self._checkpoint()
                 saved_at = self.step
+            if self.is_main and self.evaluator.due(self.epoch):
+                self.evaluator()
             if self.tb is not None:
                 self.tb.epoch(self.epoch, self.step, self.run_dir / "samples" / f"epoch_{self.epoch:04d}.png")
             if self.stop.requested:

@@ -42,3 +42,38 @@ def plot_losses(records: list[dict], path: str | Path) -> Path | None:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def plot_metric_curve(records: list[dict], path: str | Path) -> Path | None:
+    """FID (and KID, when logged) of the evaluations during training, against the step."""
+    evals = {r["step"]: r for r in records if r.get("event") == "eval" and r.get("fid") is not None}
+    if not evals:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array(sorted(evals))
+    fid = np.array([evals[s]["fid"] for s in steps], dtype=float)
+    has_kid = all("kid" in evals[s] for s in steps)
+    fig, axes = plt.subplots(1, 2 if has_kid else 1, figsize=(9 if has_kid else 5, 3.5), dpi=100, squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(steps, fid, "o-", color="tab:purple")
+    best = int(fid.argmin())
+    ax.plot(steps[best], fid[best], "*", color="tab:red", markersize=12, label=f"best {fid[best]:.3g} (step {steps[best]})")
+    ax.set_xlabel("generator step")
+    ax.set_ylabel("FID (lower is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if has_kid:
+        kid = np.array([evals[s]["kid"] for s in steps], dtype=float)
+        axes[0, 1].plot(steps, kid, "o-", color="tab:green")
+        axes[0, 1].set_xlabel("generator step")
+        axes[0, 1].set_ylabel("KID (lower is better)")
+        axes[0, 1].grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)

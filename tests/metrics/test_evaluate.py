@@ -1,0 +1,150 @@
+"""Samples -> features -> metrics: ranking, same-set scores, mixtures, the eval CLI, runs and training."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+
+from conftest import run_cli
+from ganforge.config import resolve
+from ganforge.data import load_dataset, mixture_centers
+from ganforge.errors import ConfigError, DataError
+from ganforge.io import read_jsonl
+from ganforge.metrics.evaluate import evaluate_run, load_samples_file, score_points, score_samples
+from ganforge.sampler import load_generator
+from ganforge.train import Trainer
+from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+
+TINY = {"model.width": 8, "model.z_dim": 16, "train.batch_size": 64, "train.progress": False}
+
+
+def _digits():
+    ds = load_dataset("digits")
+    return ds.x, ds.y.numpy()
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    out = gaussian_filter(x.numpy().astype(np.float64), sigma=(0, 0, sigma, sigma))
+    return torch.from_numpy(np.clip(np.round(out), 0, 255).astype(np.uint8))
+
+
+def test_real_blurred_noise_rank_in_order_on_digits():
+    # sigma 0.5 px: at 8x8 a blur of sigma 1 already wipes out the digits (and scores like noise)
+    x, y = _digits()
+    noise = torch.from_numpy(np.random.default_rng(0).integers(0, 256, x.shape, dtype=np.uint8))
+    real, blur, rand = (score_samples(s, "digits", y, kid_subsets=10) for s in (x, _blur(x, 0.5), noise))
+    # the reference is these very images: FID 0 up to rounding, precision and recall 1; KID's
+    # estimator assumes independent sets, and shared images bias it slightly below 0
+    assert real["fid"] == pytest.approx(0.0, abs=1e-6)
+    assert abs(real["kid"]) < 0.01 * rand["kid"]
+    assert real["precision"] == 1.0 and real["recall"] == 1.0
+    assert real["class_acc"] > 0.97
+    for key in ("fid", "kid"):
+        assert real[key] < blur[key] < rand[key], key
+    assert blur["fid"] > 10 * real["fid"] + 1.0
+    for key in ("precision", "class_acc", "is"):
+        assert real[key] > blur[key] > rand[key], key
+    assert real["recall"] > max(blur["recall"], rand["recall"])
+    assert rand["class_acc"] < 0.3
+    f = real["features"]
+    assert f["network"] == "ganforge-ref/digits" and len(f["sha256"]) == 64 and f["source"] == "shipped"
+    assert real["n"] == 1797 and real["reference_n"] == 1797
+
+
+def test_metrics_subset_and_unknown_name():
+    x, _ = _digits()
+    r = score_samples(x[:200], "digits", metrics=["fid", "is"])  # no KID: costly, and not asked for
+    assert {"fid", "is", "is_std"} <= set(r) and not {"kid", "precision", "class_acc"} & set(r)
+    with pytest.raises(ConfigError, match="unknown metric 'fidd'"):
+        score_samples(x[:200], "digits", metrics=["fidd"])
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    x, y = _digits()
+    with pytest.raises(DataError, match="at least 10"):
+        score_samples(x[:5], "digits")
+    with pytest.raises(DataError, match="one label per sample"):
+        score_samples(x[:50], "digits", y[:10])
+    with pytest.raises(DataError, match="classes 0-9"):
+        score_samples(x[:50], "digits", np.full(50, 12))
+    np.savez(tmp_path / "f.npz", arr_0=np.zeros((20, 8, 8, 1), np.float32))
+    with pytest.raises(DataError, match="uint8"):
+        load_samples_file(tmp_path / "f.npz")
+    np.savez(tmp_path / "g.npz", images=np.zeros((20, 8, 8, 1), np.uint8))
+    with pytest.raises(DataError, match="no arr_0"):
+        load_samples_file(tmp_path / "g.npz")
+
+
+def test_mixture_points_modes_and_distances():
+    real = load_dataset("ring8", split="train").x[:5000]
+    good = score_points(real, "ring8", kid_subsets=5)
+    assert good["modes_covered"] == 8 and good["high_quality"] > 0.98
+    assert good["fid"] < 0.01 and good["precision"] > 0.9 and good["recall"] > 0.9
+    collapsed = score_points(mixture_centers("ring8")[torch.zeros(5000, dtype=torch.long)] + 0.02 * torch.randn(5000, 2),
+                             "ring8", kid_subsets=5)
+    assert collapsed["modes_covered"] == 1 and collapsed["recall"] < 0.2 and collapsed["fid"] > 1.0
+    assert "is" not in good and good["features"]["dim"] == 2
+    with pytest.raises(ConfigError, match="mixture"):
+        score_points(real, "digits")
+
+
+def test_eval_cli_on_a_samples_file_prints_json_last(tmp_path):
+    x, y = _digits()
+    np.savez(tmp_path / "s.npz", arr_0=x[:300].permute(0, 2, 3, 1).numpy(), arr_1=y[:300])
+    r = run_cli("eval", "--samples", tmp_path / "s.npz", "--dataset", "digits", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {"fid", "kid", "is", "precision", "recall", "class_acc", "n", "features"} <= set(out)
+    assert out["n"] == 300 and out["features"]["sha256"][:12] in r.stderr  # the human table went to stderr
+    direct = score_samples(x[:300], "digits", y[:300], metrics=["fid"])
+    # float32 features may differ in the last bits between processes (kernel choice); FID agrees to 1e-6
+    assert out["fid"] == pytest.approx(direct["fid"], rel=1e-6)
+    plain = run_cli("eval", "--samples", tmp_path / "s.npz", "--dataset", "digits", "--metrics", "fid")
+    assert plain.returncode == 0 and "FID" in plain.stdout and "sha256" in plain.stdout
+    bad = run_cli("eval", "--samples", tmp_path / "s.npz")
+    assert bad.returncode == 2 and "--dataset" in bad.stderr
+
+
+def _train(out, **over):
+    return Trainer(resolve("digits-dcgan", {**TINY, **over}), run_dir=out).fit()
+
+
+def test_eval_run_logs_and_draws_d_histograms(tmp_path):
+    run = _train(tmp_path / "run", **{"train.epochs": 1, "train.batch_size": 256})
+    result = evaluate_run(run, num=300, kid_subsets=5, printer=lambda *_: None)
+    assert result["n"] == 300 and result["step"] == 7 and "class_acc" not in result
+    logged = [r for r in read_jsonl(run / "metrics.jsonl") if r.get("event") == "eval"]
+    assert logged[-1]["fid"] == result["fid"] and logged[-1]["checkpoint"] == "ckpt_00000007.pt"
+    for name in ("d_hist.png", "d_sorted.png"):
+        assert (run / name).stat().st_size > 1000
+    r = run_cli("eval", run, "--num", "200", "--metrics", "fid,kid", "--json")
+    assert r.returncode == 0, r.stderr
+    assert set(json.loads(r.stdout.splitlines()[-1])) >= {"fid", "kid", "step", "features"}
+
+
+def test_evaluation_during_training_keeps_best_and_does_not_change_training(tmp_path):
+    over = {"train.epochs": 3, "train.eval_num": 100, "train.batch_size": 256}
+    plain = _train(tmp_path / "plain", **over)
+    evald = _train(tmp_path / "evald", **over, **{"train.eval_every": 1})
+    evals = [r for r in read_jsonl(evald / "metrics.jsonl") if r.get("event") == "eval"]
+    assert [r["step"] for r in evals] == [7, 14, 21] and [r["epoch"] for r in evals] == [1, 2, 3]
+    for name in ("metrics.png", "d_hist.png", "d_sorted.png", "checkpoints/best.pt"):
+        assert (evald / name).is_file(), name
+    best = load_checkpoint(evald / "checkpoints" / "best.pt")
+    assert best["best"]["fid"] == min(r["fid"] for r in evals)
+    assert best["step"] == best["best"]["step"]
+    assert load_generator(evald / "checkpoints" / "best.pt").sample(4, seed=0).shape == (4, 1, 16, 16)
+    assert [p.name for p in list_checkpoints(evald)] == ["ckpt_00000021.pt"]  # best.pt is not pruned or resumed
+    a, b = load_checkpoint(list_checkpoints(plain)[-1]), load_checkpoint(list_checkpoints(evald)[-1])
+    for part in ("G", "D"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"evaluation changed training: {part}.{k}"
+
+
+def test_eval_config_is_validated():
+    with pytest.raises(ConfigError, match="train.eval_every"):
+        resolve("digits-dcgan", {"train.eval_every": -1})
+    with pytest.raises(ConfigError, match="train.eval_num"):
+        resolve("digits-dcgan", {"train.eval_num": 3})

@@ -1,0 +1,126 @@
+"""The reference classifier: shipped weights, their accuracy, determinism, the cache, Inception's error."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import needs_fashion, run_cli
+from ganforge.data import load_dataset, normalize
+from ganforge.errors import ConfigError
+from ganforge.metrics.features import (FEATURE_DIM, ReferenceNet, accuracy, classifier_for, file_sha256,
+                                       inception_net, load_classifier_file, reference_splits, shipped_manifest,
+                                       train_classifier)
+
+ASSETS = Path(__file__).resolve().parents[2] / "src" / "ganforge" / "assets"
+
+# Accuracies the shipped networks must reach on their held-out images (the README states them).
+STATED = {"digits": 0.97, "fashion-mnist": 0.90}
+
+
+def test_manifest_lists_small_files_whose_hashes_match():
+    manifest = shipped_manifest()
+    assert set(manifest) == {"digits", "fashion-mnist"}
+    for name, entry in manifest.items():
+        path = ASSETS / entry["file"]
+        assert path.stat().st_size < 2_000_000
+        assert file_sha256(path) == entry["sha256"]
+        assert entry["feature_dim"] == FEATURE_DIM
+
+
+def test_shipped_digits_classifier_reaches_its_stated_accuracy():
+    net = classifier_for("digits")
+    assert net.source == "shipped"
+    _, test = reference_splits("digits")
+    acc = accuracy(net.module, test.x, test.y)
+    assert acc == pytest.approx(shipped_manifest()["digits"]["test_acc"], abs=1e-6)
+    assert acc >= STATED["digits"]
+    assert len(test) == 449  # fixed 25% hold-out of 1,797
+
+
+@needs_fashion
+def test_shipped_fashion_classifier_reaches_its_stated_accuracy():
+    net = classifier_for("fashion-mnist")
+    test = load_dataset("fashion-mnist", split="test")
+    acc = accuracy(net.module, test.x, test.y)
+    assert acc == pytest.approx(shipped_manifest()["fashion-mnist"]["test_acc"], abs=1e-6)
+    assert acc >= STATED["fashion-mnist"]
+
+
+def test_features_and_probabilities_shapes_and_resizing():
+    net = classifier_for("digits")
+    x = load_dataset("digits").x[:50]
+    feats, probs = net(x)
+    assert feats.shape == (50, FEATURE_DIM) and probs.shape == (50, 10)
+    assert feats.dtype == np.float64 and (feats >= 0).all()  # post-ReLU features
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-9)
+    # the same images upscaled to 16x16 (as the digits-dcgan preset trains) are resized back first
+    big = load_dataset("digits", image_size=16).x[:50]
+    feats16, probs16 = net(big)
+    assert (probs16.argmax(1) == probs.argmax(1)).mean() >= 0.9
+
+
+def test_training_is_deterministic_for_a_seed():
+    train, test = reference_splits("digits")
+    train.x, train.y = train.x[:512], train.y[:512]
+    a, acc_a = train_classifier(train, test, epochs=2, log=lambda *_: None)
+    b, acc_b = train_classifier(train, test, epochs=2, log=lambda *_: None)
+    assert acc_a == acc_b
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+
+
+def _class_folder(root: Path, per_class: int = 40) -> Path:
+    """Real digits written as PNGs, one sub-folder per class."""
+    ds = load_dataset("digits")
+    for c in range(3):
+        d = root / f"class{c}"
+        d.mkdir(parents=True)
+        for i, img in enumerate(ds.x[ds.y == c][:per_class]):
+            Image.fromarray(img[0].numpy()).save(d / f"{i}.png")
+    return root
+
+
+def test_cli_trains_caches_and_reuses_a_classifier_for_a_folder(tmp_path):
+    folder = _class_folder(tmp_path / "imgs")
+    cache = tmp_path / "cache"
+    env = {"GANFORGE_CACHE": str(cache)}
+    r = run_cli("classifier", "train", "--dataset", f"folder:{folder}", "--epochs", "2", env=env)
+    assert r.returncode == 0, r.stderr
+    files = list((cache / "classifiers").glob("folder*.pt"))
+    assert len(files) == 1
+    digest = file_sha256(files[0])
+    assert digest in r.stdout
+    net, state = load_classifier_file(files[0])
+    assert isinstance(net, ReferenceNet) and state["in_shape"] == [1, 8, 8] and state["num_classes"] == 3
+    # info reuses the cached file (the fingerprint of the same images gives the same name)
+    info = run_cli("classifier", "info", "--dataset", f"folder:{folder}", env=env)
+    assert info.returncode == 0 and digest in info.stdout and "cache" in info.stdout
+
+
+def test_info_without_a_trained_classifier_says_what_to_run(tmp_path):
+    folder = _class_folder(tmp_path / "imgs", per_class=5)
+    r = run_cli("classifier", "info", "--dataset", f"folder:{folder}", env={"GANFORGE_CACHE": str(tmp_path / "c")})
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "ganforge classifier train --dataset" in r.stderr
+
+
+def test_inception_without_weights_is_a_one_line_error(tmp_path):
+    with pytest.raises(ConfigError, match="inception-2015-12-05.pt"):
+        inception_net(None)
+    with pytest.raises(ConfigError, match="does not exist"):
+        inception_net(tmp_path / "missing.pt")
+    np.savez(tmp_path / "s.npz", arr_0=np.zeros((20, 8, 8, 1), np.uint8))
+    r = run_cli("eval", "--samples", tmp_path / "s.npz", "--dataset", "digits", "--features", "inception")
+    assert r.returncode == 2 and r.stderr.startswith("ganforge: error:") and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+
+
+def test_damaged_classifier_file_is_a_clean_error(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="unreadable"):
+        load_classifier_file(bad)
