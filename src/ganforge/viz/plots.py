@@ -71,6 +71,7 @@ def plot_metric_curve(records: list[dict], path: str | Path) -> Path | None:
         axes[0, 1].plot(steps, kid, "o-", color="tab:green")
         axes[0, 1].set_xlabel("generator step")
         axes[0, 1].set_ylabel("KID (lower is better)")
+        axes[0, 1].ticklabel_format(axis="y", useOffset=False)
         axes[0, 1].grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
