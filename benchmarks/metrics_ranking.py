@@ -65,10 +65,10 @@ def main() -> None:
     f = rows[0][1]["features"]
     print(f"features: {f['network']} sha256 {f['sha256'][:12]}; {rows[0][1]['n']} samples each vs "
           f"{rows[0][1]['reference_n']} training images\n")
-    print("| samples | FID | KID (x1000) | IS | precision | recall | class acc | seconds |")
+    print("| samples | FID | KID | IS | precision | recall | class acc | seconds |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r, s in rows:
-        print(f"| {name} | {r['fid']:.4f} | {1000 * r['kid']:.4f} +- {1000 * r['kid_std']:.4f} | "
+        print(f"| {name} | {r['fid']:.4f} | {r['kid']:.4f} +- {r['kid_std']:.4f} | "
               f"{r['is']:.3f} +- {r['is_std']:.3f} | {r['precision']:.4f} | {r['recall']:.4f} | "
               f"{r['class_acc']:.4f} | {s:.0f} |")
 

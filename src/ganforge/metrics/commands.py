@@ -10,7 +10,7 @@ from ganforge.errors import ConfigError
 # Printed in this order; anything else in the result follows.
 _ROWS = [
     ("fid", "FID", "lower is better; 0 = same feature statistics as the real images"),
-    ("kid", "KID", "unbiased MMD^2 (x1000 shown in brackets); 0 on average for real images"),
+    ("kid", "KID", "unbiased MMD^2 +- std over subsets; 0 on average for real images"),
     ("is", "IS", "Inception Score with the reference classifier; at most the number of classes"),
     ("precision", "precision", "share of samples inside the real images' k=3 manifold"),
     ("recall", "recall", "share of real images inside the samples' k=3 manifold"),
@@ -38,7 +38,7 @@ def format_result(r: dict) -> str:
             continue
         v = r[key]
         if key == "kid":
-            text = f"{v:.6f} +- {r['kid_std']:.6f} [{1000 * v:.3f}]"
+            text = f"{v:.6f} +- {r['kid_std']:.6f}"
         elif key == "is":
             text = f"{v:.4f} +- {r['is_std']:.4f}"
         elif key == "modes_covered":
