@@ -77,6 +77,7 @@ class TrainConfig:
     device: str = "cpu"             # cpu | cuda | auto
     precision: str = "fp32"         # fp32 | bf16 | fp16
     ema: float | None = None        # decay of an exponential moving average of G (None = off)
+    ema_warmup: bool = False        # ramp the EMA decay up as (1 + n) / (10 + n) over the first updates
     num_samples: int = 16           # fixed latent vectors drawn every epoch
     checkpoint_every: int = 15      # epochs between checkpoints (the last epoch is always saved)
     keep_checkpoints: int = 3       # keep the last K checkpoints
@@ -91,6 +92,8 @@ class TrainConfig:
     sync_bn: bool = False           # with several ranks: batch norm statistics over all ranks' batches
     eval_every: int = 0             # epochs between FID/KID/IS evaluations (0 = off); keeps checkpoints/best.pt
     eval_num: int = 2000            # samples per evaluation during training
+    augment: str = ""               # DiffAugment of D's inputs: "translation,cutout" (also color), auto (< 10k images); "" = off
+    augment_p: float = 1.0          # probability that each transform hits each image
 
 
 @dataclass
@@ -287,6 +290,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.eval_every must be 0 (off) or more epochs, got {t.eval_every}")
     if t.eval_num < 10:
         raise ConfigError(f"train.eval_num must be at least 10 samples, got {t.eval_num}")
+    if not 0.0 <= t.augment_p <= 1.0:
+        raise ConfigError(f"train.augment_p must be in [0, 1], got {t.augment_p}")
     if t.extra_d_every < 0:
         raise ConfigError(f"train.extra_d_every must be 0 or more, got {t.extra_d_every}")
     choices = {

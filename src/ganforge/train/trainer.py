@@ -31,6 +31,7 @@ from ganforge.io import append_jsonl, read_jsonl, write_text
 from ganforge.metrics.evaluate import TrainingEvaluator
 from ganforge.models import build_models
 from ganforge.models.base import sample_latent
+from ganforge.train.augment import with_augment
 from ganforge.train.batches import epoch_batches
 from ganforge.train import distributed
 from ganforge.train.checkpoint import list_checkpoints, resume_point, rng_state, save_checkpoint, set_rng_state
@@ -130,11 +131,12 @@ class Trainer:
                 distributed.convert_sync_batchnorm(net, self.device)
         self.opt_g = build_optimizer(self.G.parameters(), cfg.g_optim)
         self.opt_d = build_optimizer(self.D.parameters(), cfg.d_optim)
-        self.ema = EMA(self.G, t.ema) if t.ema else None
+        self.ema = EMA(self.G, t.ema, t.ema_warmup) if t.ema else None
         # self.G / self.D stay the plain modules (saved, sampled); the stepper trains their wrapped forms
         G_train, D_train = (distributed.wrap(net, self.dist) for net in (self.G, self.D))
         if t.compile:
             G_train, D_train = torch.compile(G_train), torch.compile(D_train)
+        D_train = with_augment(D_train, t, len(self.data))  # DiffAugment in front of D (train/augment.py)
         self.stepper = Stepper(G_train, D_train, self.opt_g, self.opt_d, cfg, self.device,
                                self.autocast, scaler, self.ema)
         if self.dist.enabled:
@@ -198,6 +200,7 @@ class Trainer:
         self.D.load_state_dict(state["D"], strict=True)
         if self.ema is not None:
             self.ema.shadow.load_state_dict(state["G_ema"], strict=True)
+            self.ema.num_updates = state["step"]  # one EMA update per G step
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         if self.stepper.scaler is not None and state.get("scaler"):

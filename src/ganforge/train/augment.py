@@ -1,0 +1,117 @@
+"""Differentiable augmentation of everything D sees (Zhao et al. 2020, "DiffAugment").
+
+With little data D memorises the training images and G's gradients turn to noise. Augmenting
+real *and* generated images with the same random, differentiable transforms, in D's loss and in
+G's, keeps D from memorising while G still learns the un-augmented distribution (the transforms
+are applied to both sides, so they do not leak into the samples).
+
+    train.augment: "translation,cutout"   # any of color, translation, cutout, comma-separated
+    train.augment: auto                   # translation,cutout when the data set has < 10,000 images, else off
+    train.augment_p: 1.0                  # each transform hits each image with this probability
+
+Images are (B, C, H, W) in [-1, 1]. Each transform is applied per image with probability p;
+at p = 0 the output equals the input exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.errors import ConfigError
+
+TRANSLATION = 1 / 8   # shift by up to this fraction of the image size, each axis
+CUTOUT = 1 / 2        # erase a square of this fraction of the image size
+AUTO_POLICY = "translation,cutout"
+AUTO_BELOW = 10_000   # train.augment=auto augments data sets smaller than this
+
+
+def _chosen(x: torch.Tensor, p: float) -> torch.Tensor:
+    """(B, 1, 1, 1) bool: which images a transform hits."""
+    return (torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p)
+
+
+def color(x: torch.Tensor, p: float = 1.0) -> torch.Tensor:
+    """Brightness +U(-0.5, 0.5), saturation x U(0, 2) (RGB only), contrast x U(0.5, 1.5)."""
+    b = x.shape[0]
+    out = x + (torch.rand(b, 1, 1, 1, device=x.device, dtype=x.dtype) - 0.5)
+    if x.shape[1] == 3:
+        mean = out.mean(dim=1, keepdim=True)                                   # (B, 1, H, W)
+        out = (out - mean) * (torch.rand(b, 1, 1, 1, device=x.device, dtype=x.dtype) * 2) + mean
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)                               # (B, 1, 1, 1)
+    out = (out - mean) * (torch.rand(b, 1, 1, 1, device=x.device, dtype=x.dtype) + 0.5) + mean
+    return torch.where(_chosen(x, p), out, x)
+
+
+def translation(x: torch.Tensor, p: float = 1.0, ratio: float = TRANSLATION) -> torch.Tensor:
+    """Shift each image by up to ``ratio`` of its size; the border pixels fill the gap."""
+    b, _, h, w = x.shape
+    rh, rw = max(1, int(h * ratio + 0.5)), max(1, int(w * ratio + 0.5))
+    dy = torch.randint(-rh, rh + 1, (b,), device=x.device)
+    dx = torch.randint(-rw, rw + 1, (b,), device=x.device)
+    keep = ~_chosen(x, p).view(b)
+    dy, dx = dy.masked_fill(keep, 0), dx.masked_fill(keep, 0)
+    padded = F.pad(x, (rw, rw, rh, rh), mode="replicate")                     # (B, C, H+2rh, W+2rw)
+    rows = torch.arange(h, device=x.device)[None, :] + rh - dy[:, None]         # (B, H)
+    cols = torch.arange(w, device=x.device)[None, :] + rw - dx[:, None]         # (B, W)
+    idx = torch.arange(b, device=x.device)[:, None, None]
+    out = padded[idx, :, rows[:, :, None], cols[:, None, :]]                   # (B, H, W, C)
+    return out.permute(0, 3, 1, 2)                                             # -> (B, C, H, W)
+
+
+def cutout(x: torch.Tensor, p: float = 1.0, ratio: float = CUTOUT) -> torch.Tensor:
+    """Set a random square of ``ratio`` x the image size to 0 (mid-grey in [-1, 1])."""
+    b, _, h, w = x.shape
+    sh, sw = max(1, int(h * ratio + 0.5)), max(1, int(w * ratio + 0.5))
+    cy = torch.randint(0, h + 1 - sh % 2, (b, 1, 1), device=x.device)
+    cx = torch.randint(0, w + 1 - sw % 2, (b, 1, 1), device=x.device)
+    ys = torch.arange(h, device=x.device)[None, :, None]
+    xs = torch.arange(w, device=x.device)[None, None, :]
+    hole = ((ys - cy).abs() * 2 < sh) & ((xs - cx).abs() * 2 < sw)            # (B, H, W)
+    hole = hole[:, None] & _chosen(x, p)                                       # (B, 1, H, W)
+    return x.masked_fill(hole, 0.0)
+
+
+POLICIES = {"color": color, "translation": translation, "cutout": cutout}
+
+
+def parse_policy(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in POLICIES:
+            raise ConfigError(f"train.augment: unknown transform '{n}' (valid: auto or {', '.join(POLICIES)}, comma-separated)")
+    return names
+
+
+def diff_augment(x: torch.Tensor, policy: str | list[str], p: float = 1.0) -> torch.Tensor:
+    """Apply the transforms named in ``policy`` in order, each with probability ``p`` per image."""
+    for name in parse_policy(policy) if isinstance(policy, str) else policy:
+        x = POLICIES[name](x, p)
+    return x
+
+
+class AugmentedD(nn.Module):
+    """D with DiffAugment in front: what the training steps call; checkpoints keep the bare D."""
+
+    def __init__(self, D: nn.Module, policy: str, p: float):
+        super().__init__()
+        self.D, self.policy, self.p = D, parse_policy(policy), p
+
+    def forward(self, x, y=None):
+        return self.D(diff_augment(x, self.policy, self.p), y)
+
+
+def resolve_policy(policy: str, num_images: int) -> str:
+    """``auto`` -> ``AUTO_POLICY`` for fewer than ``AUTO_BELOW`` images, else "" (off)."""
+    if policy.strip() == "auto":
+        return AUTO_POLICY if num_images < AUTO_BELOW else ""
+    return policy
+
+
+def with_augment(D: nn.Module, train_cfg, num_images: int) -> nn.Module:
+    """``D`` itself when augmentation is off, else D behind the augmentation."""
+    policy = resolve_policy(train_cfg.augment, num_images)
+    if not parse_policy(policy):
+        return D
+    return AugmentedD(D, policy, train_cfg.augment_p)

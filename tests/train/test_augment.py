@@ -1,0 +1,92 @@
+"""DiffAugment: shapes, exact identity at p=0, what each transform does, gradients to G."""
+
+import pytest
+import torch
+
+from ganforge.config import resolve
+from ganforge.errors import ConfigError
+from ganforge.models import build_models
+from ganforge.train.augment import (AUTO_BELOW, AUTO_POLICY, POLICIES, AugmentedD, color, cutout, diff_augment,
+                                    resolve_policy, translation, with_augment)
+
+
+def images(b=6, c=3, h=16, w=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, c, h, w, generator=g) * 1.8 - 0.9  # in (-0.9, 0.9), never exactly 0
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+@pytest.mark.parametrize("c", [1, 3])
+def test_shape_kept_and_identity_at_p0(name, c):
+    x = images(c=c)
+    assert torch.equal(POLICIES[name](x, 0.0), x)
+    y = POLICIES[name](x, 1.0)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert not torch.equal(y, x)
+
+
+def test_policy_at_p0_is_identity():
+    x = images()
+    assert torch.equal(diff_augment(x, "color,translation,cutout", 0.0), x)
+
+
+def test_translation_is_a_shift_within_an_eighth():
+    torch.manual_seed(0)
+    x = images(b=8, c=1, h=16, w=16)
+    y = translation(x, 1.0)  # up to 2 px each way
+    for xi, yi in zip(x, y):
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(yi[:, 2:-2, 2:-2], torch.roll(xi, (dy, dx), dims=(1, 2))[:, 2:-2, 2:-2])]
+        assert len(found) == 1
+
+
+def test_translation_gradient_counts_each_output_pixel_once():
+    x = images(b=4).requires_grad_()
+    translation(x, 1.0).sum().backward()
+    assert x.grad.sum().item() == pytest.approx(4 * 3 * 16 * 16)
+    assert (x.grad >= 0).all()
+
+
+def test_cutout_erases_one_square_and_passes_gradient_elsewhere():
+    torch.manual_seed(1)
+    x = images(b=5, c=3, h=16, w=16).requires_grad_()
+    y = cutout(x, 1.0)
+    y.sum().backward()
+    hole = y.detach() == 0
+    assert torch.equal(x.grad, (~hole).float())
+    assert torch.equal(hole, hole[:, :1].expand_as(hole))          # same square on every channel
+    per_image = hole[:, 0].sum(dim=(1, 2))
+    assert ((per_image > 0) & (per_image <= 8 * 8)).all()          # at most half the size each way
+
+
+def test_color_on_a_flat_image_shifts_it_by_at_most_half():
+    torch.manual_seed(2)
+    x = torch.full((16, 1, 8, 8), 0.25)
+    y = color(x, 1.0)
+    assert torch.allclose(y, y[:, :, :1, :1].expand_as(y))         # contrast keeps a flat image flat
+    assert ((y[:, 0, 0, 0] - 0.25).abs() <= 0.5 + 1e-6).all()
+
+
+def test_auto_policy_depends_on_data_size():
+    assert resolve_policy("auto", AUTO_BELOW - 1) == AUTO_POLICY
+    assert resolve_policy("auto", AUTO_BELOW) == ""
+    assert resolve_policy("cutout", 10**6) == "cutout"
+
+
+def test_with_augment_wraps_D_and_generator_gets_gradients():
+    cfg = resolve(None, {"model.width": 8, "model.z_dim": 8, "train.augment": "translation,cutout"})
+    G, D = build_models(cfg.model, (1, 16, 16))
+    assert with_augment(D, resolve(None).train, 100) is D
+    Da = with_augment(D, cfg.train, 10**6)
+    assert isinstance(Da, AugmentedD) and Da.D is D
+    assert [id(p) for p in Da.parameters()] == [id(p) for p in D.parameters()]
+    Da(G(torch.randn(4, 8))).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+
+
+def test_unknown_transform_is_a_one_line_error():
+    cfg = resolve(None, {"train.augment": "translation,flip"})
+    with pytest.raises(ConfigError, match="unknown transform 'flip'"):
+        with_augment(torch.nn.Identity(), cfg.train, 100)
+    with pytest.raises(ConfigError, match="augment_p"):
+        resolve(None, {"train.augment_p": 1.5})
