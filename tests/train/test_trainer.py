@@ -77,9 +77,11 @@ def test_two_epochs_equal_one_epoch_plus_resume(tmp_path, preset, over):
     assert '"event": "resume"' in log
 
 
-def test_resume_mid_epoch_by_steps_matches(tmp_path):
-    full = train("digits-dcgan", tmp_path / "full", **{"train.steps": 20, "train.ema": 0.9})
-    part = train("digits-dcgan", tmp_path / "part", **{"train.steps": 7, "train.ema": 0.9})
+@pytest.mark.parametrize("warmup", [False, True])
+def test_resume_mid_epoch_by_steps_matches(tmp_path, warmup):
+    ema = {"train.ema": 0.9, "train.ema_warmup": warmup}
+    full = train("digits-dcgan", tmp_path / "full", **{"train.steps": 20, **ema})
+    part = train("digits-dcgan", tmp_path / "part", **{"train.steps": 7, **ema})
     Trainer.resume(part, {"train.steps": 20}).fit()
     a, b = _weights(full), _weights(part)
     for k in a["G_ema"]:
