@@ -71,6 +71,7 @@ def test_auto_policy_depends_on_data_size():
     assert resolve_policy("auto", AUTO_BELOW - 1) == AUTO_POLICY
     assert resolve_policy("auto", AUTO_BELOW) == ""
     assert resolve_policy("cutout", 10**6) == "cutout"
+    assert resolve_policy("off", 10) == resolve_policy("none", 10) == ""
 
 
 def test_with_augment_wraps_D_and_generator_gets_gradients():

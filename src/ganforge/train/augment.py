@@ -7,6 +7,7 @@ are applied to both sides, so they do not leak into the samples).
 
     train.augment: "translation,cutout"   # any of color, translation, cutout, comma-separated
     train.augment: auto                   # translation,cutout when the data set has < 10,000 images, else off
+    train.augment: off                    # (or "") no augmentation
     train.augment_p: 1.0                  # each transform hits each image with this probability
 
 Images are (B, C, H, W) in [-1, 1]. Each transform is applied per image with probability p;
@@ -103,10 +104,10 @@ class AugmentedD(nn.Module):
 
 
 def resolve_policy(policy: str, num_images: int) -> str:
-    """``auto`` -> ``AUTO_POLICY`` for fewer than ``AUTO_BELOW`` images, else "" (off)."""
+    """``auto`` -> ``AUTO_POLICY`` for fewer than ``AUTO_BELOW`` images, else "" (off); ``off``/``none`` -> ""."""
     if policy.strip() == "auto":
         return AUTO_POLICY if num_images < AUTO_BELOW else ""
-    return policy
+    return "" if policy.strip() in ("off", "none") else policy
 
 
 def with_augment(D: nn.Module, train_cfg, num_images: int) -> nn.Module:

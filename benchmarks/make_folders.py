@@ -1,0 +1,44 @@
+"""Image folders for checking fast-28 / fast-32 on folder data (docs/recipes.md).
+
+    python benchmarks/make_folders.py --out /tmp/folders --num 3000
+
+Writes OUT/fm28/<class>/NNNNN.png: the first NUM Fashion-MNIST *test* images as 28x28 grey PNGs
+(a small folder data set, separate from the training split), and OUT/fm32rgb/<class>/NNNNN.png:
+the same images padded to 32x32 and colourised (a random hue per image on the garment, a darker
+random tint on the background), a stand-in for 32x32 RGB data since CIFAR-10 is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ganforge.data import load_dataset
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--num", type=int, default=3000)
+    args = p.parse_args()
+    ds = load_dataset("fashion-mnist", split="test")
+    x, y = ds.x[:args.num, 0].numpy(), ds.y[:args.num].numpy()
+    rng = np.random.default_rng(0)
+    out = Path(args.out)
+    for i, (img, label) in enumerate(zip(x, y)):
+        name = ds.class_names[label].replace("/", "-").replace(" ", "_")
+        for sub in ("fm28", "fm32rgb"):
+            (out / sub / name).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img, "L").save(out / "fm28" / name / f"{i:05d}.png")
+        a = np.pad(img, 2).astype(np.float32)[..., None] / 255.0                    # (32, 32, 1)
+        fg = rng.uniform(0.3, 1.0, 3).astype(np.float32)
+        bg = rng.uniform(0.0, 0.25, 3).astype(np.float32)
+        rgb = (a * fg + (1 - a) * bg) * 255
+        Image.fromarray(rgb.round().astype(np.uint8), "RGB").save(out / "fm32rgb" / name / f"{i:05d}.png")
+
+
+if __name__ == "__main__":
+    main()
