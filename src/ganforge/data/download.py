@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from ganforge.errors import DataError
+from ganforge.io import file_hash
 
 TIMEOUT_S = 30.0
 _CHUNK = 1 << 16
@@ -101,11 +102,7 @@ def default_mirrors(name: str) -> list[str]:
 
 
 def file_md5(path: Path | str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_hash(path, "md5")
 
 
 def _what_to_put(name: str) -> str:

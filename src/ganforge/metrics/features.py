@@ -35,7 +35,7 @@ from torch import nn
 
 from ganforge.data import DATASET_META, Dataset, adapt_images, cache_dir, load_dataset, normalize
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
-from ganforge.io import atomic_path
+from ganforge.io import atomic_path, file_hash
 
 FORMAT = "ganforge-classifier-v1"
 FEATURE_DIM = 128
@@ -158,11 +158,7 @@ def _run(module: nn.Module, x: torch.Tensor, inception: bool) -> tuple[torch.Ten
 # ---------------------------------------------------------------------------------------------
 
 def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_hash(path, "sha256")
 
 
 def data_fingerprint(*datasets: Dataset) -> str:
