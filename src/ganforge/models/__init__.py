@@ -26,6 +26,11 @@ def _require_image(cfg: ModelConfig, shape: tuple, name: str) -> None:
         raise ConfigError(f"architecture '{name}' needs square images, got {shape[1]}x{shape[2]}; set data.image_size")
 
 
+def _require_size_multiple(shape: tuple, k: int, name: str, example: int) -> None:
+    if shape[1] % k:
+        raise ConfigError(f"architecture '{name}' needs an image size divisible by {k}, got {shape[1]}; set data.image_size={example}")
+
+
 def _unconditional(cfg: ModelConfig, name: str) -> None:
     if cfg.conditional:
         raise ConfigError(f"architecture '{name}' is unconditional; use model.conditional=false or a conditional arch")
@@ -35,8 +40,7 @@ def _unconditional(cfg: ModelConfig, name: str) -> None:
 def build_dcgan_tf(cfg: ModelConfig, shape: tuple, num_classes: int):
     _require_image(cfg, shape, "dcgan-tf")
     _unconditional(cfg, "dcgan-tf")
-    if shape[1] % 4:
-        raise ConfigError(f"architecture 'dcgan-tf' needs an image size divisible by 4, got {shape[1]}; set data.image_size=28")
+    _require_size_multiple(shape, 4, "dcgan-tf", example=28)
     return (TFGenerator(cfg.z_dim, shape, cfg.leaky_slope),
             TFDiscriminator(shape, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm))
 
@@ -79,8 +83,7 @@ def build_mlp_tf(cfg: ModelConfig, shape: tuple, num_classes: int):
 def build_dcgan_cifar(cfg: ModelConfig, shape: tuple, num_classes: int):
     _require_image(cfg, shape, "dcgan-cifar")
     _unconditional(cfg, "dcgan-cifar")
-    if shape[1] % 4:
-        raise ConfigError(f"architecture 'dcgan-cifar' needs an image size divisible by 4, got {shape[1]}; set data.image_size=32")
+    _require_size_multiple(shape, 4, "dcgan-cifar", example=32)
     return CifarGenerator(cfg.z_dim, shape), CifarDiscriminator(shape, cfg.spectral_norm)
 
 

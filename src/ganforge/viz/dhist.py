@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ganforge.data import Dataset, normalize
-from ganforge.io import atomic_path
 from ganforge.losses import OBJECTIVES, _bce_d_loss
+from ganforge.viz.plots import save_figure
 
 
 def reads_as_probability(loss_name: str) -> bool:
@@ -81,9 +81,7 @@ def save_d_histograms(real_scores, fake_scores, loss_name: str, run_dir: str | P
     ax.legend(fontsize=8)
     fig.tight_layout()
     hist_path = run_dir / "d_hist.png"
-    with atomic_path(hist_path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, hist_path)
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.plot(np.linspace(0, 1, len(real)), np.sort(real), color="tab:blue", label="real")
@@ -97,7 +95,5 @@ def save_d_histograms(real_scores, fake_scores, loss_name: str, run_dir: str | P
     ax.legend(fontsize=8)
     fig.tight_layout()
     sorted_path = run_dir / "d_sorted.png"
-    with atomic_path(sorted_path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, sorted_path)
     return hist_path, sorted_path

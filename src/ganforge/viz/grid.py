@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from ganforge.io import atomic_path
+from ganforge.viz.plots import save_figure
 
 
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
@@ -74,7 +75,4 @@ def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -9,6 +9,16 @@ import numpy as np
 from ganforge.io import atomic_path
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
 def _smooth(y: np.ndarray, k: int) -> np.ndarray:
     if k <= 1 or len(y) < k:
         return y
@@ -38,10 +48,7 @@ def plot_losses(records: list[dict], path: str | Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_metric_curve(records: list[dict], path: str | Path) -> Path | None:
@@ -74,7 +81,4 @@ def plot_metric_curve(records: list[dict], path: str | Path) -> Path | None:
         axes[0, 1].ticklabel_format(axis="y", useOffset=False)
         axes[0, 1].grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
