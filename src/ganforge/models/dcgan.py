@@ -7,7 +7,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.layers import Reshape, conv_same, dcgan_init, keras_init, maybe_sn
+from ganforge.models.layers import Dropout, Reshape, conv_same, dcgan_init, keras_init, maybe_sn
 
 # Keras BatchNormalization defaults: momentum 0.99 (PyTorch's 1 - 0.99), epsilon 1e-3.
 def _keras_bn(ch: int) -> nn.BatchNorm2d:
@@ -54,10 +54,10 @@ class TFDiscriminator(Discriminator):
         self.net = nn.Sequential(
             maybe_sn(nn.Conv2d(c, 64, 5, 2, 2), sn),                           # (B, C, H, W) -> (B, 64, H/2, W/2)
             nn.LeakyReLU(slope),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             maybe_sn(nn.Conv2d(64, 128, 5, 2, 2), sn),                         # -> (B, 128, H/4, W/4)
             nn.LeakyReLU(slope),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Flatten(),
             maybe_sn(nn.Linear(128 * s * s, 1), sn),                           # -> (B, 1)
         )

@@ -72,9 +72,9 @@ class Stepper:
         # One D forward over cat(real, fake) gives the same logits as two when no D layer mixes samples.
         self.joint_d = cfg.train.joint_d_forward and not has_batch_statistics(self.D_raw)
         self.channels_last = cfg.train.channels_last
-        # DDP averages gradients in backward() hooks, which torch.autograd.grad does not fire
-        self.one_backward = isinstance(G, nn.parallel.DistributedDataParallel) or \
-            isinstance(getattr(G, "_orig_mod", None), nn.parallel.DistributedDataParallel)
+        # DDP averages gradients in backward() hooks, which torch.autograd.grad does not fire, and
+        # torch.compile's backward frees its buffers, so it cannot be run twice (retain_graph)
+        self.one_backward = isinstance(G, nn.parallel.DistributedDataParallel) or hasattr(G, "_orig_mod")
 
     # -- helpers -------------------------------------------------------------
     def latent(self, n: int):
@@ -87,20 +87,20 @@ class Stepper:
             return 0.0
         return self.cfg.loss.aux_weight * F.cross_entropy(class_logits.float(), labels)
 
-    def _d_outputs(self, real, real_y, fake, fake_y):
+    def _d_outputs(self, real, real_y, fake, fake_y, joint=True):
         """D on the real and the fake batch: (r, r_cls, f, f_cls), in one forward pass when legal."""
-        if self.joint_d and (real_y is None) == (fake_y is None):
+        if joint and self.joint_d and (real_y is None) == (fake_y is None):
             y = None if real_y is None else torch.cat([real_y, fake_y])
             r, r_cls = _split(self.D(torch.cat([real, fake.to(real.dtype)]), y))
             n = real.shape[0]
             return r[:n], None if r_cls is None else r_cls[:n], r[n:], None if r_cls is None else r_cls[n:]
         return (*_split(self.D(real, real_y)), *_split(self.D(fake, fake_y)))
 
-    def _d_loss(self, real, real_y, fake, fake_y):
+    def _d_loss(self, real, real_y, fake, fake_y, joint=True):
         """D's loss on a real batch and a fake batch, and D's outputs on the fake batch."""
         loss_cfg = self.cfg.loss
         with self.autocast():
-            r, r_cls, f, f_cls = self._d_outputs(real, real_y, fake, fake_y)
+            r, r_cls, f, f_cls = self._d_outputs(real, real_y, fake, fake_y, joint)
             loss = self.obj.d_loss(r.float(), f.float(), loss_cfg.label_smoothing)
             loss = loss + self._aux(r_cls, real_y) + self._aux(f_cls, fake_y)
         if loss_cfg.name == "wgan-gp":
@@ -162,8 +162,7 @@ class Stepper:
         Under DDP, G's loss goes through a frozen D and D's loss sees the fake batch detached, so
         one backward of their sum leaves dL_G/dG in G's gradients and dL_D/dD in D's, exactly the
         two tapes of the TensorFlow tutorial. In one process, D's single pass over the fake batch
-        serves both losses and two autograd.grad calls separate them. Both forms cost the same
-        FLOPs; the second was faster in two noisy measurements (docs/benchmarks.md).
+        serves both losses and two autograd.grad calls separate them (docs/benchmarks.md).
         """
         z, fake_y = self.latent(real.shape[0])
         self.opt_g.zero_grad(set_to_none=True)
@@ -176,7 +175,9 @@ class Stepper:
             d_loss, _, _ = self._d_loss(self._real(real), real_y, fake.detach(), fake_y)
             scale(d_loss + g_loss).backward()
         else:  # one process: D's pass over the fake batch serves both losses, two gradient calls
-            d_loss, f, f_cls = self._d_loss(self._real(real), real_y, fake, fake_y)
+            # D sees real and fake in separate passes here: after a joint pass, G's gradient call
+            # would also back-propagate through D over the real half (zeros, but a full conv cost).
+            d_loss, f, f_cls = self._d_loss(self._real(real), real_y, fake, fake_y, joint=False)
             with self.autocast():
                 g_loss = self.obj.g_loss(f.float()) + self._aux(f_cls, fake_y)
             g_params = [p for p in self.G.parameters() if p.requires_grad]
