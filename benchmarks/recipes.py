@@ -25,6 +25,8 @@ from pathlib import Path
 # name -> (preset, overrides); "fast-28" is the shipped preset itself.
 CANDIDATES: dict[str, tuple[str, dict]] = {
     "seed000": ("mnist-dcgan", {}),
+    "seed000-fp32": ("mnist-dcgan", {"train.precision": "fp32"}),
+    "seed000-bf16": ("mnist-dcgan", {"train.precision": "bf16"}),
     "dcgan-w64": ("custom", {"model.arch": "dcgan", "model.width": 64, "train.batch_size": 64}),
     "dcgan-w64-ema": ("custom", {"model.arch": "dcgan", "model.width": 64, "train.batch_size": 64,
                                  "train.ema": 0.999, "train.ema_warmup": True}),

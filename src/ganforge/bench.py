@@ -125,7 +125,7 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
     return {
         "ganforge": __version__, "torch": torch.__version__,
         "preset": cfg.preset, "dataset": cfg.data.name, "batch_size": t.batch_size, "update": t.update,
-        "precision": t.precision, "device": str(dev), "device_name": result_device,
+        "precision": trainer.precision, "device": str(dev), "device_name": result_device,
         "threads": torch.get_num_threads(), "processes": trainer.world_size,
         "options": {"joint_d_forward": t.joint_d_forward, "channels_last": t.channels_last, "compile": t.compile},
         "steps": per_window * windows, "windows": windows, "warmup": warmup,

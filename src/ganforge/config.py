@@ -75,7 +75,7 @@ class TrainConfig:
     extra_d_every: int = 0          # one extra D update every N steps (0 = never)
     seed: int = 0
     device: str = "cpu"             # cpu | cuda | auto
-    precision: str = "fp32"         # fp32 | bf16 | fp16
+    precision: str = "fp32"         # fp32 | bf16 | fp16 | auto (bf16 where the hardware has it, else fp32)
     ema: float | None = None        # decay of an exponential moving average of G (None = off)
     ema_warmup: bool = False        # ramp the EMA decay up as (1 + n) / (10 + n) over the first updates
     num_samples: int = 16           # fixed latent vectors drawn every epoch
@@ -297,7 +297,7 @@ def validate(cfg: RunConfig) -> None:
     choices = {
         "train.update": (t.update, ("alternating", "simultaneous")),
         "train.device": (t.device, ("cpu", "cuda", "auto")),
-        "train.precision": (t.precision, ("fp32", "bf16", "fp16")),
+        "train.precision": (t.precision, ("fp32", "bf16", "fp16", "auto")),
         "model.noise": (cfg.model.noise, ("normal", "uniform")),
         "g_optim.name": (cfg.g_optim.name, ("adam", "rmsprop", "sgd")),
         "d_optim.name": (cfg.d_optim.name, ("adam", "rmsprop", "sgd")),

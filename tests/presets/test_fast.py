@@ -38,7 +38,7 @@ def test_fast_28_defaults():
     cfg = resolve("fast-28")
     assert (cfg.data.name, cfg.data.image_size, cfg.data.channels) == ("fashion-mnist", 28, 1)
     assert cfg.train.minutes == 10 and cfg.train.augment == "off" and cfg.train.ema == 0.999
-    assert cfg.train.precision == "bf16" and cfg.model.width == 32
+    assert cfg.train.precision == "auto" and cfg.model.width == 32
     assert resolve("fast-32").data.image_size == 32 and resolve("fast-32").data.channels == 3
 
 

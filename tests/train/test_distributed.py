@@ -95,6 +95,26 @@ def test_simultaneous_ddp_resumed_through_the_cli_equals_an_uninterrupted_run(tm
     assert [r["step"] for r in step_records(half)] == list(range(1, a["step"] + 1))
 
 
+def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    """Rank 1 alone gets SIGTERM after step 3: both ranks stop there and one checkpoint is written
+    (a rank that went on alone would wait in DDP's all-reduce until the timeout)."""
+    run, dump = tmp_path / "run", tmp_path / "dump"
+    proc = torchrun(WORKER, run, dump, "--sigterm-rank1-at", 3, *SIM, "train.steps=50", timeout=180)
+    assert proc.stdout.count("stopped by SIGTERM at step 3") == 2
+    r0, r1 = ranks(dump)
+    assert r0["step"] == r1["step"] == 3
+    assert_same(r0["D"], r1["D"], "D")
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt_00000003.pt"]
+
+
+def test_the_time_budget_is_read_the_same_on_every_rank(tmp_path):
+    run, dump = tmp_path / "run", tmp_path / "dump"
+    worker(run, dump, *SIM, "train.epochs=1000", "train.minutes=0.05")
+    r0, r1 = ranks(dump)
+    assert 0 < r0["step"] == r1["step"] < 1000 * ((1797 // 2) // 32)
+    assert load_checkpoint(list_checkpoints(run)[-1])["step"] == r0["step"]
+
+
 # ---------------------------------------------------------------------------
 # SyncBatchNormCPU against a plain BatchNorm over the whole batch
 

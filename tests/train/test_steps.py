@@ -222,3 +222,21 @@ def test_compiled_models_take_the_simultaneous_step(tmp_path):
     records = [r for r in map(eval_json, (run / "metrics.jsonl").read_text().splitlines()) if "d_loss" in r]
     assert records and all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in records)
     assert all(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(tmp_path, monkeypatch):
+    from ganforge.train import trainer as trainer_mod
+
+    cpu = torch.device("cpu")
+    assert trainer_mod.resolve_precision("fp32", cpu) == "fp32"
+    assert trainer_mod.resolve_precision("bf16", cpu) == "bf16"
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        assert trainer_mod.resolve_precision("auto", cpu) == expected
+        over = {**TINY, "train.precision": "auto", "train.steps": 1, "data.name": "digits", "data.image_size": 16}
+        trainer = Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / expected)
+        assert trainer.precision == expected
+        with trainer.autocast():
+            out = trainer.G(torch.randn(2, 16))
+        assert out.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)

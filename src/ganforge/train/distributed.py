@@ -96,6 +96,15 @@ def mean_over_ranks(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return t / ctx.world_size
 
 
+def max_over_ranks(values: list[int], ctx: DistContext) -> list[int]:
+    """The element-wise maximum of every rank's ``values`` (small non-negative integers), on every rank."""
+    if not ctx.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.int64, device=ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
 def gather_objects(obj, ctx: DistContext) -> list:
     """Every rank's ``obj`` in rank order, on every rank."""
     if not ctx.enabled:

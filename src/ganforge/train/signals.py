@@ -42,8 +42,13 @@ class GracefulStop:
         return self.signum is not None
 
     def _handle(self, signum, frame) -> None:
-        self.signum = signum
+        self.request(signum)
         self._restore()  # a second signal takes the default (immediate) path
+
+    def request(self, signum: int) -> None:
+        """Stop as if ``signum`` had arrived (another rank of the job received it)."""
+        if self.signum is None:
+            self.signum = signum
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():

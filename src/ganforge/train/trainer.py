@@ -54,6 +54,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 matrices in hardware (CUDA with bf16, CPUs with AVX512-BF16 or AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+        return any(check() for check in checks if check is not None)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` is bf16 where the hardware has it (1.6x faster than fp32 on an AVX512-BF16 CPU,
+    same FID: docs/benchmarks.md), fp32 elsewhere (emulated bf16 is slower than fp32)."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
 def autocast_for(precision: str, device: torch.device):
     """A zero-argument context factory: autocast for bf16/fp16, a no-op for fp32."""
     if precision == "fp32":
@@ -100,12 +118,14 @@ class Trainer:
         self.run_dir = Path(distributed.broadcast_object(
             str(run_dir) if run_dir is not None else str(default_run_dir(cfg.preset)), self.dist))
         self.resume_state = resume_state
+        self._time_up = False  # train.minutes spent (read once per step by _agree_on_stopping)
         if self.is_main and resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise GanforgeError(f"run directory {self.run_dir} already exists; pick a new --out or continue it with --resume {self.run_dir}")
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.autocast = autocast_for(t.precision, self.device)
-        scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
+        self.precision = resolve_precision(t.precision, self.device)
+        self.autocast = autocast_for(self.precision, self.device)
+        scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         torch.manual_seed(t.seed)
 
         # -- data --------------------------------------------------------
@@ -222,9 +242,23 @@ class Trainer:
         extra = 1 if t.extra_d_every and (step + 1) % t.extra_d_every == 0 else 0
         return t.n_critic + extra
 
+    def _agree_on_stopping(self) -> None:
+        """Read the clock and the stop signal once per step, the same on every rank.
+
+        Under torchrun each rank has its own clock and its own signal handler; a rank that stopped
+        one step before the others would leave them waiting in DDP's gradient all-reduce forever.
+        So the time budget and a stop signal seen by any rank stop every rank after the same step.
+        """
+        t = self.cfg.train
+        time_up = t.minutes is not None and time.perf_counter() - self._started >= 60.0 * t.minutes
+        time_up, signum = distributed.max_over_ranks([int(time_up), self.stop.signum or 0], self.dist)
+        self._time_up = bool(time_up)
+        if signum:
+            self.stop.request(signum)
+
     def _done(self) -> bool:
         t = self.cfg.train
-        if t.minutes is not None and time.perf_counter() - self._started >= 60.0 * t.minutes:
+        if self._time_up:
             return True
         if t.steps is not None:
             return self.step >= t.steps
@@ -318,12 +352,13 @@ class Trainer:
     def _fit(self) -> Path:
         cfg, t = self.cfg, self.cfg.train
         self._started = time.perf_counter()
+        self._time_up = False
         self._start_run_dir()
         if self.is_main:
             what = f"{t.steps} steps" if t.steps is not None else f"{t.epochs} epochs"
             what += f" (at most {t.minutes:g} min)" if t.minutes is not None else ""
             print(f"ganforge {__version__}: training '{cfg.preset}' on {self.data.name} {tuple(self.data.shape)} x {len(self.data)} "
-                  f"for {what} on {self.device} -> {self.run_dir}", flush=True)
+                  f"for {what} on {self.device} ({self.precision}) -> {self.run_dir}", flush=True)
         from tqdm import tqdm
 
         pending: list = []
@@ -352,6 +387,7 @@ class Trainer:
                 if len(pending) >= t.log_every:
                     last = self._flush(pending, bar, images / (time.perf_counter() - t0))
                 bar.update(1)
+                self._agree_on_stopping()
                 if self.stop.requested:
                     break
             bar.close()
@@ -378,6 +414,7 @@ class Trainer:
                 self.evaluator()
             if self.tb is not None:
                 self.tb.epoch(self.epoch, self.step, self.run_dir / "samples" / f"epoch_{self.epoch:04d}.png")
+            self._agree_on_stopping()
             if self.stop.requested:
                 break
         if self.stop.requested and not self._done():
