@@ -42,6 +42,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "dcgan-w32-ema-bf16": ("custom", {"model.arch": "dcgan", "model.width": 32, "train.batch_size": 64,
                                       "train.ema": 0.999, "train.ema_warmup": True, "train.precision": "bf16"}),
     "fast-28": ("fast-28", {}),
+    "fast-28-fp32": ("fast-28", {"train.precision": "fp32"}),
 }
 
 
@@ -102,22 +103,29 @@ def plot(args) -> None:
 
     from ganforge.io import read_jsonl
 
-    runs = sorted(p for p in Path(args.runs).iterdir() if (p / "metrics.jsonl").is_file())
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    runs = sorted(p for p in Path(args.runs).iterdir() if (p / "metrics.jsonl").is_file()
+                  and (not args.only or p.name in args.only))
+    labels = {"train_s": "training wall-clock minutes (evaluation excluded)",
+              "cpu_s": "training CPU minutes of the process (evaluation excluded)",
+              "step": "G steps"}
+    fig, axes = plt.subplots(1, len(args.axes), figsize=(6 * len(args.axes), 4.6), sharey=True, squeeze=False)
+    axes = axes[0]
     rows = []
     for p in runs:
         recs = [r for r in read_jsonl(p / "metrics.jsonl") if r.get("event") == "bench"]
         if not recs:
             continue
         fid = [r["fid"] for r in recs]
-        for ax, key in zip(axes, ("train_s", "cpu_s")):
-            ax.plot([r[key] / 60 for r in recs], fid, marker="o", ms=3, label=p.name,
+        for ax, key in zip(axes, args.axes):
+            ax.plot([r[key] / (1 if key == "step" else 60) for r in recs], fid, marker="o", ms=3, label=p.name,
                     lw=2.4 if p.name in args.bold else 1.2)
         last = recs[-1]
         rows.append(f"| {p.name} | {last['train_s'] / 60:.1f} | {last['cpu_s'] / 60:.2f} | {last['step']} | "
                     f"{min(fid):.1f} | {last['fid']:.1f} | {last['kid']:.2f} | {last.get('is', float('nan')):.2f} |")
-    axes[0].set_xlabel("training wall-clock minutes (evaluation excluded)")
-    axes[1].set_xlabel("training CPU minutes of the process (evaluation excluded)")
+    for ax, key in zip(axes, args.axes):
+        ax.set_xlabel(labels[key])
+        if args.xmax is not None:
+            ax.set_xlim(0, args.xmax)
     axes[0].set_ylabel("FID (ganforge reference features, lower is better)")
     for ax in axes:
         ax.set_yscale("log")
@@ -148,6 +156,10 @@ def main() -> None:
     q.add_argument("--out", required=True)
     q.add_argument("--title", default="Fashion-MNIST 28x28: FID vs training time")
     q.add_argument("--bold", nargs="*", default=["fast-28"])
+    q.add_argument("--axes", nargs="+", default=["train_s", "cpu_s"], choices=["train_s", "cpu_s", "step"],
+                   help="x axes, one panel each")
+    q.add_argument("--xmax", type=float, help="right end of the x axes")
+    q.add_argument("--only", nargs="*", help="run names to draw (default: every run under RUNS)")
     args = p.parse_args()
     run(args) if args.cmd == "run" else plot(args)
 

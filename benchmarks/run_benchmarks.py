@@ -1,19 +1,24 @@
-"""Run ``ganforge bench`` over presets and speed options, interleaved, and write docs/benchmarks.md.
+"""Run ``ganforge bench`` over presets and speed options, interleaved, and update docs/benchmarks.md.
 
     python benchmarks/run_benchmarks.py --dataset fashion-mnist --rounds 3 \
-        [--tf-python /tmp/tfvenv/bin/python] [--only NAME ...] [--out docs/benchmarks.md]
+        [--tf-python /tmp/tfvenv/bin/python] [--baseline-src DIR] [--only NAME ...] [--out docs/benchmarks.md]
 
 Every configuration runs once per round, in turn (A, B, C, A, B, C, ...), each
 in a fresh process, so that a machine shared with other work slows them all
 alike; the table reports the median over rounds of each run's median window.
 ``--tf-python`` adds the TensorFlow tutorial's step (benchmarks/tf_tutorial_step.py),
-run by an interpreter that has TensorFlow, as the reference row.
+run by an interpreter that has TensorFlow, as the reference row. ``--baseline-src``
+adds rows that run an older ganforge (e.g. ``git worktree add /tmp/base COMMIT`` and
+``--baseline-src /tmp/base/src``) for before/after figures. The table replaces the
+text between the markers ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` of ``--out``
+(``--table NAME``, default ``main``), or is appended to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -24,31 +29,44 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# name -> (preset, overrides, what it shows)
+# name -> (preset, overrides, what it shows); "ddp-" rows run under torchrun, one thread per process
 CONFIGS: dict[str, tuple[str, list[str], str]] = {
-    "examples-style": ("mnist-dcgan", ["train.update=alternating", "train.joint_d_forward=false"],
+    "shipped": ("mnist-dcgan", [], "mnist-dcgan as shipped: precision auto (bf16 here), simultaneous update"),
+    "fp32": ("mnist-dcgan", ["train.precision=fp32"], "as shipped, fp32"),
+    "examples-style": ("mnist-dcgan", ["train.update=alternating", "train.precision=fp32"],
                        "seed 000's model trained like pytorch/examples: D step then G step, eager fp32"),
-    "fp32": ("mnist-dcgan", [], "the preset as shipped: simultaneous update, one D pass over real+fake, fp32"),
-    "fp32-two-d-passes": ("mnist-dcgan", ["train.joint_d_forward=false"], "as fp32, D called on real and fake separately"),
-    "fp32-channels-last": ("mnist-dcgan", ["train.channels_last=true"], "as fp32, NHWC memory format"),
-    "fp32-1-thread": ("mnist-dcgan", ["train.threads=1"], "as fp32, one intra-op thread"),
-    "bf16": ("mnist-dcgan", ["train.precision=bf16"], "as fp32 under bf16 autocast"),
-    "bf16-channels-last": ("mnist-dcgan", ["train.precision=bf16", "train.channels_last=true"], "bf16 + NHWC"),
-    "bf16-compile": ("mnist-dcgan", ["train.precision=bf16", "train.compile=true"], "bf16 + torch.compile"),
+    "bf16-1-thread": ("mnist-dcgan", ["train.threads=1"], "as shipped, one intra-op thread"),
+    "bf16-channels-last": ("mnist-dcgan", ["train.channels_last=true"], "as shipped + NHWC"),
+    "bf16-compile": ("mnist-dcgan", ["train.compile=true"], "as shipped + torch.compile (one backward per step)"),
+    "ddp-2x1": ("mnist-dcgan", ["train.batch_size=128"],
+                "torchrun, 2 processes x 1 thread, 128 images per rank (the same 256 per step), gloo"),
+    "ddp-2x1-sync-bn": ("mnist-dcgan", ["train.batch_size=128", "train.sync_bn=true"],
+                        "as ddp-2x1 with G's batch norm over both ranks' 256 images (the single-process statistics)"),
     "digits-dcgan": ("digits-dcgan", [], "the default job (16x16 Radford DCGAN, batch 64)"),
 }
+BASELINE = {"baseline-fp32": [], "baseline-bf16": ["train.precision=bf16"]}
 TF = "tensorflow-tutorial"
 
 
 def run_one(name: str, args) -> dict | None:
+    env = dict(os.environ)
     if name == TF:
-        cmd = [args.tf_python, str(HERE / "tf_tutorial_step.py"), "--steps", str(args.steps), "--json"]
+        cmd = [args.tf_python, str(HERE / "tf_tutorial_step.py"), "--steps", str(args.steps),
+               "--windows", str(args.windows), "--json"]
     else:
-        preset, overrides, _ = CONFIGS[name]
+        if name in BASELINE:
+            preset, overrides = "mnist-dcgan", BASELINE[name]
+            env["PYTHONPATH"] = str(Path(args.baseline_src).resolve())
+        else:
+            preset, overrides, _ = CONFIGS[name]
         dataset = [] if preset == "digits-dcgan" else ["--dataset", args.dataset]
-        cmd = [sys.executable, "-m", "ganforge", "bench", "--preset", preset, *dataset, "--steps", str(args.steps),
+        launcher = [sys.executable, "-m"]
+        if name.startswith("ddp-"):
+            launcher += ["torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m"]
+            env["OMP_NUM_THREADS"] = "1"
+        cmd = [*launcher, "ganforge", "bench", "--preset", preset, *dataset, "--steps", str(args.steps),
                "--windows", str(args.windows), "--json", *overrides]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
         print(f"  {name}: failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}", flush=True)
         return None
@@ -66,13 +84,17 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--only", nargs="*", help=f"configurations to run (default all): {', '.join(CONFIGS)}")
     ap.add_argument("--tf-python", help="a Python interpreter with TensorFlow, to time the tutorial's step too")
+    ap.add_argument("--baseline-src", help="the src/ folder of another ganforge checkout, for before/after rows")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--table", default="main", help="name of the table's markers in --out")
     args = ap.parse_args()
 
     names = list(args.only or CONFIGS)
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         sys.exit(f"unknown configuration(s) {unknown}; choose from {', '.join(CONFIGS)}")
+    if args.baseline_src:
+        names[1:1] = list(BASELINE)
     if args.tf_python:
         names.insert(0, TF)
     results: dict[str, list[dict]] = {n: [] for n in names}
@@ -85,30 +107,39 @@ def main() -> None:
         write_table(results, args, rounds_done=r + 1)  # after every round: an interrupted run keeps its table
 
 
+def _commit(src: str) -> str:
+    """The git commit of another checkout's src/ folder, for the table (or the folder itself)."""
+    proc = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return f"commit {proc.stdout.strip()}" if proc.returncode == 0 else src
+
+
 def write_table(results: dict[str, list[dict]], args, rounds_done: int) -> None:
+    START, END = f"<!-- table:{args.table} -->", f"<!-- /table:{args.table} -->"
     med = {n: statistics.median(r["train_img_per_s"] for r in rs) for n, rs in results.items() if rs}
     ref = med.get(TF)
     any_gf = next((rs[0] for n, rs in results.items() if rs and n != TF), None)
     lines = [
-        "# Benchmarks",
-        "",
-        "Written by `benchmarks/run_benchmarks.py`; re-run it to measure your machine. Training img/s is the",
-        f"median over {rounds_done} interleaved rounds (A, B, C, A, B, C, ...) of each run's median window of",
+        START,
+        "Written by `benchmarks/run_benchmarks.py`. Training img/s is the median over "
+        f"{rounds_done} interleaved rounds (A, B, C, A, B, C, ...) of each run's median window of",
         f"`ganforge bench --steps {args.steps} --windows {args.windows}` (after warm-up steps); MNIST-shaped presets ran on "
         f"`{args.dataset}` (the same 28x28x1 shape as MNIST).",
         "",
-        f"- machine: {any_gf['device_name'] if any_gf else platform.processor()}, {platform.system()} {platform.machine()}",
+        f"- machine: {any_gf['device_name'] if any_gf else platform.processor()}, {platform.system()} {platform.machine()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end",
         f"- software: torch {any_gf['torch'] if any_gf else '?'}, ganforge {any_gf['ganforge'] if any_gf else '?'}"
         + (f", tensorflow {results[TF][0]['tensorflow']}" if results.get(TF) else ""),
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         "",
-        "| configuration | what | train img/s | vs TF tutorial | generate img/s | GFLOP/img | GFLOP/s | windows (img/s) |",
+        "| configuration | what | train img/s | vs TF tutorial | generate img/s | GFLOP/img | GFLOP/s | per round (img/s) |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, rs in results.items():
         if not rs:
             continue
-        what = "the TensorFlow tutorial's `@tf.function` step, batch 256" if name == TF else CONFIGS[name][2]
+        what = ("the TensorFlow tutorial's `@tf.function` step, batch 256" if name == TF else
+                f"ganforge at {_commit(args.baseline_src)}, {name.split('-')[1]}" if name in BASELINE
+                else CONFIGS[name][2])
         ips = med[name]
         gen = statistics.median(r["sample_img_per_s"] for r in rs)
         vs = f"{ips / ref:.2f}x" if ref else "-"
@@ -116,9 +147,16 @@ def write_table(results: dict[str, list[dict]], args, rounds_done: int) -> None:
         gfs = f"{statistics.median(r['gflop_per_s'] for r in rs):.0f}" if "gflop_per_s" in rs[0] else "-"
         runs = ", ".join(f"{r['train_img_per_s']:.0f}" for r in rs)
         lines.append(f"| {name} | {what} | {ips:.0f} | {vs} | {gen:.0f} | {gflop} | {gfs} | {runs} |")
+    lines.append(END)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
+    table = "\n".join(lines)
+    if START in text and END in text:
+        text = text[:text.index(START)] + table + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + table + "\n"
+    out.write_text(text)
     print(f"wrote {out}")
 
 
