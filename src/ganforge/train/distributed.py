@@ -18,6 +18,7 @@ uses :class:`SyncBatchNormCPU`, which all-reduces the batch moments over gloo.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -68,9 +69,23 @@ def setup(device: torch.device) -> DistContext:
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
 
 
-def cleanup() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def cleanup(timeout_s: float = 120.0) -> None:
+    """Leave the process group, all ranks together.
+
+    A rank that tears gloo down while another still works (rank 0 writing the GIF and the
+    report) can abort in gloo's destructor ("terminate called without an active exception"),
+    so ranks first wait for each other; the wait is bounded, for a rank that died.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=timeout_s))
+        else:
+            dist.barrier()
+    except Exception:  # another rank is gone: nothing left to wait for
+        pass
+    dist.destroy_process_group()
 
 
 def wrap(module: nn.Module, ctx: DistContext) -> nn.Module:
