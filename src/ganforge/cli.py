@@ -32,12 +32,10 @@ def cmd_train(args) -> int:
         trainer = Trainer.resume(args.resume, items)
     else:
         trainer = Trainer(cfg, run_dir=args.out)
-    try:
-        trainer.fit()
-    finally:
-        from ganforge.train.distributed import cleanup
+    from ganforge.train.distributed import leaving_together
 
-        cleanup()
+    with leaving_together():
+        trainer.fit()
     return 0
 
 
@@ -46,13 +44,11 @@ def cmd_bench(args) -> int:
 
     from ganforge.bench import format_result, run_bench
 
-    from ganforge.train.distributed import cleanup, env_rank
+    from ganforge.train.distributed import env_rank, leaving_together
 
-    try:
+    with leaving_together():
         result = run_bench(args.preset, dataset=args.dataset, steps=args.steps, windows=args.windows,
                            device=args.device, overrides=args.overrides)
-    finally:
-        cleanup()
     if env_rank() == 0:  # under torchrun, rank 0 reports for the whole job
         print(format_result(result), flush=True)
         if args.json:

@@ -18,6 +18,7 @@ uses :class:`SyncBatchNormCPU`, which all-reduces the batch moments over gloo.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
@@ -69,8 +70,8 @@ def setup(device: torch.device) -> DistContext:
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
 
 
-def cleanup(timeout_s: float = 120.0) -> None:
-    """Leave the process group, all ranks together.
+def cleanup(wait: bool = True, timeout_s: float = 120.0) -> None:
+    """Leave the process group; with ``wait``, all ranks together.
 
     A rank that tears gloo down while another still works (rank 0 writing the GIF and the
     report) can abort in gloo's destructor ("terminate called without an active exception"),
@@ -78,14 +79,33 @@ def cleanup(timeout_s: float = 120.0) -> None:
     """
     if not (dist.is_available() and dist.is_initialized()):
         return
-    try:
-        if dist.get_backend() == "gloo":
-            dist.monitored_barrier(timeout=datetime.timedelta(seconds=timeout_s))
-        else:
-            dist.barrier()
-    except Exception:  # another rank is gone: nothing left to wait for
-        pass
+    if wait:
+        try:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=timeout_s))
+            else:
+                dist.barrier()
+        except Exception:  # another rank is gone: nothing left to wait for
+            pass
     dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def leaving_together():
+    """Run the block, then leave the process group: together with the other ranks when the block
+    finished or stopped on a signal (every rank stops after the same step), at once when this
+    rank failed (the others may never reach the barrier)."""
+    from ganforge.train.signals import TrainingInterrupted
+
+    try:
+        yield
+    except TrainingInterrupted:
+        cleanup()
+        raise
+    except BaseException:
+        cleanup(wait=False)
+        raise
+    cleanup()
 
 
 def wrap(module: nn.Module, ctx: DistContext) -> nn.Module:

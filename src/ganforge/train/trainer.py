@@ -118,7 +118,6 @@ class Trainer:
         self.run_dir = Path(distributed.broadcast_object(
             str(run_dir) if run_dir is not None else str(default_run_dir(cfg.preset)), self.dist))
         self.resume_state = resume_state
-        self._time_up = False  # train.minutes spent (read once per step by _agree_on_stopping)
         if self.is_main and resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise GanforgeError(f"run directory {self.run_dir} already exists; pick a new --out or continue it with --resume {self.run_dir}")
         if t.threads:
@@ -352,7 +351,7 @@ class Trainer:
     def _fit(self) -> Path:
         cfg, t = self.cfg, self.cfg.train
         self._started = time.perf_counter()
-        self._time_up = False
+        self._time_up = False  # train.minutes spent (read once per step by _agree_on_stopping)
         self._start_run_dir()
         if self.is_main:
             what = f"{t.steps} steps" if t.steps is not None else f"{t.epochs} epochs"
