@@ -56,15 +56,17 @@ def _windows(fn, n_windows: int, per_window: int, images_per_call: int, device) 
 
 
 def step_flops(trainer, chunk) -> int:
-    """FLOPs of one eager training step of ``trainer``'s models (convolutions and matrix products)."""
+    """FLOPs of one eager training step of ``trainer``'s models (convolutions and matrix products), counted
+    in torch.nn's own forms of the convolutions (``models/conv.py`` computes some with extra zero taps)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from ganforge.models.conv import reference_forms
     from ganforge.train.steps import Stepper
 
     eager = Stepper(trainer.G, trainer.D, trainer.opt_g, trainer.opt_d, trainer.cfg, trainer.device, trainer.autocast)
     saved, trainer.stepper = trainer.stepper, eager
     try:
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False) as counter, reference_forms():
             trainer.train_step(chunk)
     finally:
         trainer.stepper = saved

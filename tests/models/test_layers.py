@@ -70,3 +70,22 @@ def test_cpu_dropout_mask_follows_the_generator_state():
     torch.manual_seed(5)
     assert torch.equal(drop(x), a) and not torch.equal(a, b)
     assert drop(x.bfloat16()).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5, 0.01, 0.99])
+def test_cpu_dropout_in_bf16_keeps_the_same_units_as_in_fp32(p):
+    """The bf16 mask is made by integer arithmetic on the same bits: same units kept, same scale as fp32 rounds to."""
+    from ganforge.models.layers import Dropout
+
+    drop = Dropout(p).train()
+    x = torch.randn(37, 64, 9, 9)
+    torch.manual_seed(1)
+    y32 = drop(x)
+    torch.manual_seed(1)
+    xb = x.bfloat16().requires_grad_(True)
+    y16 = drop(xb)
+    assert y16.dtype == torch.bfloat16
+    assert torch.equal(y16 != 0, y32 != 0)
+    assert torch.equal(y16, xb.detach() * ((y32 != 0).bfloat16() * (1 / (1 - p))))
+    y16.backward(torch.ones_like(y16))
+    assert torch.equal(xb.grad, (y32 != 0).bfloat16() * (1 / (1 - p)))

@@ -7,6 +7,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
+from ganforge.models.conv import Conv2d, ConvTranspose2d
 from ganforge.models.layers import Dropout, Reshape, conv_same, dcgan_init, keras_init, maybe_sn
 
 # Keras BatchNormalization defaults: momentum 0.99 (PyTorch's 1 - 0.99), epsilon 1e-3.
@@ -29,13 +30,13 @@ class TFGenerator(Generator):
             nn.BatchNorm1d(256 * s * s, eps=1e-3, momentum=0.01),
             nn.LeakyReLU(slope),
             Reshape(256, s, s),                                               # -> (B, 256, s, s)
-            nn.ConvTranspose2d(256, 128, 5, 1, 2, bias=False),                # -> (B, 128, s, s)
+            ConvTranspose2d(256, 128, 5, 1, 2, bias=False),                # -> (B, 128, s, s)
             _keras_bn(128),
             nn.LeakyReLU(slope),
-            nn.ConvTranspose2d(128, 64, 5, 2, 2, output_padding=1, bias=False),  # -> (B, 64, 2s, 2s)
+            ConvTranspose2d(128, 64, 5, 2, 2, output_padding=1, bias=False),  # -> (B, 64, 2s, 2s)
             _keras_bn(64),
             nn.LeakyReLU(slope),
-            nn.ConvTranspose2d(64, c, 5, 2, 2, output_padding=1, bias=False),    # -> (B, C, 4s, 4s)
+            ConvTranspose2d(64, c, 5, 2, 2, output_padding=1, bias=False),    # -> (B, C, 4s, 4s)
             nn.Tanh(),
         )
         keras_init(self)
@@ -52,10 +53,10 @@ class TFDiscriminator(Discriminator):
         c, h, w = in_shape
         s = (h + 3) // 4
         self.net = nn.Sequential(
-            maybe_sn(nn.Conv2d(c, 64, 5, 2, 2), sn),                           # (B, C, H, W) -> (B, 64, H/2, W/2)
+            maybe_sn(Conv2d(c, 64, 5, 2, 2), sn),                           # (B, C, H, W) -> (B, 64, H/2, W/2)
             nn.LeakyReLU(slope),
             Dropout(dropout),
-            maybe_sn(nn.Conv2d(64, 128, 5, 2, 2), sn),                         # -> (B, 128, H/4, W/4)
+            maybe_sn(Conv2d(64, 128, 5, 2, 2), sn),                         # -> (B, 128, H/4, W/4)
             nn.LeakyReLU(slope),
             Dropout(dropout),
             nn.Flatten(),

@@ -1,0 +1,222 @@
+"""Convolutions that compute the same sums by the fastest of their equivalent forms on the CPU.
+
+A convolution has three computations (the output, the input gradient, the weight gradient)
+and each can be written as a convolution of another kind: the forward pass of a transposed
+convolution is the input gradient of an ordinary one, and so on. oneDNN's kernels for these
+forms differ widely in speed on the CPU, for the same sums (docs/benchmarks.md, measured in
+bf16 and fp32 on seed 000's layers):
+
+- a stride-1 transposed convolution runs faster as an ordinary convolution with the kernel
+  flipped and its in/out axes swapped (G's 256->128 layer: 43 -> 34 ms forward in bf16);
+- a stride-2 transposed convolution with few output channels (an image layer: 64 -> 1)
+  runs at a tenth of the machine's speed; split into its stride x stride output phases it is
+  one stride-1 convolution with stride**2 * C_out channels followed by a pixel shuffle
+  (12 -> 3 ms in bf16). The input gradient of a stride-2 convolution with few input
+  channels (D's first layer) is the same transposed convolution and gets the same treatment
+  (10 -> 3 ms).
+
+``Conv2d`` and ``ConvTranspose2d`` here are ``torch.nn``'s, with the same parameters and
+state-dict keys; on the CPU their forward goes through an autograd function that routes each
+of the three computations to the faster form, and everywhere else (CUDA, ``torch.compile``,
+other padding modes) they are exactly ``torch.nn``'s. Results agree with ``torch.nn`` to
+rounding (tests/models/test_conv.py, in float64).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.ops import aten
+
+SMALL_CHANNELS = 4  # image layers (1 or 3 channels) and anything as thin
+_REFERENCE = ContextVar("ganforge_reference_forms", default=False)
+
+
+@contextlib.contextmanager
+def reference_forms():
+    """torch.nn's own forms inside the block: what ``ganforge bench`` counts FLOPs with, so that
+    GFLOP/s is the model's arithmetic, not that of the forms chosen here (the phases add zero taps)."""
+    token = _REFERENCE.set(True)
+    try:
+        yield
+    finally:
+        _REFERENCE.reset(token)
+
+
+def _phase_taps(kernel: int, stride: int, padding: int) -> tuple[list[list[int]], int, int]:
+    """Split a stride-``stride`` transposed convolution along one axis into its output phases.
+
+    Output ``stride*m + r`` of the transposed convolution is ``sum_j x[m - j] * w[stride*j + r + padding]``
+    over the ``j`` that index the kernel. Written as a correlation ``sum_t xpad[m + t] * k_r[t]`` with
+    ``j = hi - t``, phase ``r`` uses kernel tap ``taps[r][t]`` (-1: a zero tap), and ``x`` is padded with
+    ``hi`` zeros before and ``-lo`` after.
+    """
+    lo = min(-((r + padding) // stride) for r in range(stride))           # smallest j, ceil(-(r+p)/s)
+    hi = max((kernel - 1 - r - padding) // stride for r in range(stride))  # largest j
+    taps = [[k if 0 <= (k := stride * (hi - t) + r + padding) < kernel else -1 for t in range(hi - lo + 1)]
+            for r in range(stride)]
+    return taps, hi, -lo
+
+
+def phased_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+    """``F.conv_transpose2d(x, weight, stride=stride, padding=padding, output_padding=...)`` whose output is
+    exactly ``stride`` times the input's size, as one stride-1 convolution and a pixel shuffle.
+
+    ``weight`` is (C_in, C_out, k, k). (B, C_in, H, W) -> (B, s*s*C_out, H, W) -> (B, C_out, s*H, s*W).
+    """
+    c_in, c_out, k, _ = weight.shape
+    s = stride
+    taps, before, after = _phase_taps(k, s, padding)
+    t = len(taps[0])
+    # index into the flattened kernel, one row of taps per (phase_h, phase_w); k*k is the zero tap
+    index = torch.tensor([[(th * k + tw) if th >= 0 and tw >= 0 else k * k for th in taps[rh] for tw in taps[rw]]
+                          for rh in range(s) for rw in range(s)], device=weight.device)   # (s*s, t*t)
+    flat = torch.cat([weight.flatten(2), weight.new_zeros(c_in, c_out, 1)], 2)         # (C_in, C_out, k*k + 1)
+    kernel = flat[:, :, index]                                                         # (C_in, C_out, s*s, t*t)
+    kernel = kernel.permute(1, 2, 0, 3).reshape(c_out * s * s, c_in, t, t)             # channel c*s*s + rh*s + rw
+    if before == after:
+        z = F.conv2d(x, kernel, None, 1, before)
+    else:
+        z = F.conv2d(F.pad(x, (before, after, before, after)), kernel)
+    return F.pixel_shuffle(z, s)
+
+
+def _phases_fit(in_size, out_size, weight_shape, stride, padding, dilation, groups) -> bool:
+    """Whether a transposed convolution (in_size -> out_size) is one ``phased_conv_transpose2d``."""
+    s = stride[0]
+    return (groups == 1 and tuple(dilation) == (1, 1) and s > 1 and tuple(stride) == (s, s)
+            and padding[0] == padding[1] and weight_shape[2] == weight_shape[3]
+            and tuple(out_size) == (s * in_size[0], s * in_size[1]))
+
+
+def transposed_form(x_shape, weight_shape, stride, padding, output_padding, dilation, groups) -> str:
+    """How ``ConvTranspose2d`` computes its output on the CPU: "flipped", "phased" or "onednn"."""
+    kernel = weight_shape[2:]
+    if (tuple(stride) == (1, 1) and tuple(output_padding) == (0, 0) and groups == 1 and tuple(dilation) == (1, 1)
+            and all(p <= k - 1 for p, k in zip(padding, kernel))):
+        return "flipped"
+    out = [(n - 1) * s - 2 * p + k + op for n, s, p, k, op in zip(x_shape[2:], stride, padding, kernel, output_padding)]
+    if weight_shape[1] <= SMALL_CHANNELS and _phases_fit(x_shape[2:], out, weight_shape, stride, padding, dilation, groups):
+        return "phased"
+    return "onednn"
+
+
+def input_grad_form(x_shape, weight_shape, stride, padding, dilation, groups) -> str:
+    """How ``Conv2d`` computes its input gradient on the CPU: "phased" or "onednn"."""
+    out = [(n + 2 * p - k) // s + 1 for n, p, k, s in zip(x_shape[2:], padding, weight_shape[2:], stride)]
+    if weight_shape[1] <= SMALL_CHANNELS and _phases_fit(out, x_shape[2:], weight_shape, stride, padding, dilation, groups):
+        return "phased"
+    return "onednn"
+
+
+def _wanted(ctx) -> list[bool]:
+    """Which of (input, weight, bias) this backward call needs a gradient for.
+
+    ``ctx.needs_input_grad`` says which inputs require a gradient at all; a call of
+    ``torch.autograd.grad`` asks for some of them only (G's loss wants D's input gradient and
+    no weight gradient, D's loss the reverse), which torch's own convolution nodes honour by
+    asking the engine. So does this, wherever the engine can answer (not for leaf tensors
+    inside ``autograd.grad``, where everything required is computed).
+    """
+    wanted = []
+    for need, (node, _) in zip(ctx.needs_input_grad[:3], ctx.next_functions[:3]):
+        if need and node is not None:
+            try:
+                need = torch._C._will_engine_execute_node(node)
+            except RuntimeError:
+                pass
+        wanted.append(bool(need))
+    return wanted
+
+
+class _ConvTranspose(torch.autograd.Function):
+    """A transposed convolution whose forward pass takes the faster equivalent form; backward is oneDNN's."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation, groups):
+        ctx.save_for_backward(x, weight)
+        ctx.args = (stride, padding, output_padding, dilation, groups, bias is not None)
+        form = transposed_form(x.shape, weight.shape, stride, padding, output_padding, dilation, groups)
+        if form == "flipped":  # (B, C_in, H, W) -> (B, C_out, H', W'): the kernel flipped, (C_in, C_out) swapped
+            flipped = weight.flip(2, 3).transpose(0, 1)
+            return F.conv2d(x, flipped, bias, 1, [k - 1 - p for p, k in zip(padding, weight.shape[2:])])
+        if form == "phased":
+            y = phased_conv_transpose2d(x, weight, stride[0], padding[0])
+            return y if bias is None else y + bias.view(1, -1, 1, 1)
+        return aten.convolution(x, weight, bias, stride, padding, dilation, True, output_padding, groups)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        stride, padding, output_padding, dilation, groups, has_bias = ctx.args
+        need = _wanted(ctx)
+        gx, gw, gb = aten.convolution_backward(
+            grad, x, weight, [weight.shape[1] * groups] if has_bias else None, stride, padding, dilation, True,
+            output_padding, groups, [need[0], need[1], has_bias and need[2]])
+        return gx, gw, gb, None, None, None, None, None
+
+
+class _Conv(torch.autograd.Function):
+    """A convolution whose input gradient takes the faster equivalent form; forward and weight gradient are oneDNN's."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, weight)
+        ctx.args = (stride, padding, dilation, groups, bias is not None)
+        return aten.convolution(x, weight, bias, stride, padding, dilation, False, [0, 0], groups)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        stride, padding, dilation, groups, has_bias = ctx.args
+        need = _wanted(ctx)
+        phased = need[0] and input_grad_form(x.shape, weight.shape, stride, padding, dilation, groups) == "phased"
+        gx, gw, gb = aten.convolution_backward(
+            grad, x, weight, [weight.shape[0]] if has_bias else None, stride, padding, dilation, False,
+            [0, 0], groups, [need[0] and not phased, need[1], has_bias and need[2]])
+        if phased:  # the input gradient is a transposed convolution of the output gradient
+            gx = phased_conv_transpose2d(grad, weight, stride[0], padding[0])
+        return gx, gw, gb, None, None, None, None
+
+
+def _fast_path(module: nn.Module, x: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and x.dim() == 4 and module.padding_mode == "zeros"
+            and not torch.compiler.is_compiling() and not _REFERENCE.get())
+
+
+def _autocast_operands(x, weight, bias):
+    """What autocast would hand the convolution: lower precision inside a CPU autocast region.
+
+    The parameters always arrive as non-leaf tensors (a cast or a view), so that ``_wanted``
+    can ask the engine about them.
+    """
+    if torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+        return x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
+    return x, weight.view_as(weight), None if bias is None else bias.view_as(bias)
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters, same results) with a faster input gradient on the CPU; see the module doc."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _fast_path(self, x) or isinstance(self.padding, str):
+            return super().forward(x)
+        x, w, b = _autocast_operands(x, self.weight, self.bias)
+        with torch.autocast("cpu", enabled=False):
+            return _Conv.apply(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` (same parameters, same results) with a faster forward pass on the CPU; see the module doc."""
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if not _fast_path(self, x) or output_size is not None:
+            return super().forward(x, output_size)
+        x, w, b = _autocast_operands(x, self.weight, self.bias)
+        with torch.autocast("cpu", enabled=False):
+            return _ConvTranspose.apply(x, w, b, self.stride, self.padding, self.output_padding, self.dilation, self.groups)

@@ -1,0 +1,122 @@
+"""ganforge.models.conv: the same sums as torch.nn's convolutions, computed in other forms."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.models.conv import (Conv2d, ConvTranspose2d, _phase_taps, input_grad_form, phased_conv_transpose2d,
+                                  transposed_form)
+
+# (C_in, C_out, kernel, stride, padding, output_padding, size, form): seed 000's generator layers,
+# Radford's 4x4 up-sampling to an image, a 3x3 one, and layers that keep oneDNN's own form
+TRANSPOSED = [
+    (6, 4, 5, 1, 2, 0, 7, "flipped"),   # stride 1: an ordinary convolution, kernel flipped
+    (4, 3, 5, 1, 4, 0, 9, "flipped"),   # stride 1 with padding = kernel - 1
+    (6, 1, 5, 2, 2, 1, 7, "phased"),    # seed 000's image layer
+    (5, 3, 4, 2, 1, 0, 8, "phased"),    # Radford's image layer
+    (5, 2, 3, 2, 1, 1, 6, "phased"),    # phases with asymmetric phase padding
+    (5, 8, 5, 2, 2, 1, 7, "onednn"),    # many output channels
+    (5, 2, 3, 2, 0, 0, 5, "onednn"),    # output not twice the input
+]
+# (C_in, C_out, kernel, stride, padding, size, form of the input gradient)
+ORDINARY = [
+    (1, 6, 5, 2, 2, 28, "phased"),      # seed 000's D input layer
+    (3, 5, 4, 2, 1, 16, "phased"),      # Radford's D input layer
+    (2, 4, 3, 2, 1, 10, "phased"),
+    (6, 8, 5, 2, 2, 14, "onednn"),      # many input channels
+    (1, 4, 5, 2, 2, 9, "onednn"),       # odd input
+    (2, 3, 3, 1, 1, 6, "onednn"),       # stride 1
+]
+
+
+def _grads(y, inputs, seed=0):
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=y.dtype)
+    return torch.autograd.grad(y, inputs, g)
+
+
+@pytest.mark.parametrize("stride", [2, 3])
+@pytest.mark.parametrize("kernel,padding", [(5, 2), (4, 1), (3, 1), (3, 0), (6, 2)])
+def test_phase_split_is_the_transposed_convolution(kernel, padding, stride):
+    output_padding = stride + 2 * padding - kernel  # the output size is exactly stride x the input
+    if not 0 <= output_padding < stride:
+        pytest.skip("not a valid transposed convolution")
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64)
+    w = torch.randn(3, 2, kernel, kernel, dtype=torch.float64)
+    ref = F.conv_transpose2d(x, w, None, stride, padding, output_padding)
+    out = phased_conv_transpose2d(x, w, stride, padding)
+    assert out.shape == ref.shape == (2, 2, 5 * stride, 6 * stride)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+
+
+def test_phase_taps_of_seed_000s_layer():
+    # output 2m + 0 = x[m+1] w[0] + x[m] w[2] + x[m-1] w[4]; output 2m + 1 = x[m+1] w[1] + x[m] w[3]
+    taps, before, after = _phase_taps(5, 2, 2)
+    assert (taps, before, after) == ([[4, 2, 0], [-1, 3, 1]], 1, 1)
+
+
+@pytest.mark.parametrize("c_in,c_out,k,s,p,op,size,form", TRANSPOSED)
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv_transpose_matches_torch_nn(c_in, c_out, k, s, p, op, size, form, bias):
+    assert transposed_form((3, c_in, size, size + 1), (c_in, c_out, k, k), (s, s), (p, p), (op, op), (1, 1), 1) == form
+    torch.manual_seed(0)
+    ref = nn.ConvTranspose2d(c_in, c_out, k, s, p, op, bias=bias).double()
+    fast = ConvTranspose2d(c_in, c_out, k, s, p, op, bias=bias).double()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(3, c_in, size, size + 1, dtype=torch.float64, requires_grad=True)
+    y_ref, y = ref(x), fast(x)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    for a, b in zip(_grads(y, [x, *fast.parameters()]), _grads(y_ref, [x, *ref.parameters()])):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("c_in,c_out,k,s,p,size,form", ORDINARY)
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv_matches_torch_nn(c_in, c_out, k, s, p, size, form, bias):
+    assert input_grad_form((3, c_in, size, size), (c_out, c_in, k, k), (s, s), (p, p), (1, 1), 1) == form
+    torch.manual_seed(0)
+    ref = nn.Conv2d(c_in, c_out, k, s, p, bias=bias).double()
+    fast = Conv2d(c_in, c_out, k, s, p, bias=bias).double()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(3, c_in, size, size, dtype=torch.float64, requires_grad=True)
+    y_ref, y = ref(x), fast(x)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    for a, b in zip(_grads(y, [x, *fast.parameters()]), _grads(y_ref, [x, *ref.parameters()])):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
+def test_only_the_needed_gradients_and_the_second_derivative():
+    """A gradient penalty differentiates D's input gradient again; real images need no input gradient."""
+    torch.manual_seed(0)
+    ref, fast = nn.Conv2d(1, 4, 5, 2, 2).double(), Conv2d(1, 4, 5, 2, 2).double()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 1, 12, 12, dtype=torch.float64)
+    (gw,) = torch.autograd.grad(fast(x).square().sum(), [fast.weight])  # x needs no gradient
+    torch.testing.assert_close(gw, torch.autograd.grad(ref(x).square().sum(), [ref.weight])[0])
+
+    def penalty(conv):
+        xi = x.clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(conv(xi).tanh().sum(), xi, create_graph=True)
+        return torch.autograd.grad(gx.square().sum(), [conv.weight, conv.bias])
+
+    for a, b in zip(penalty(fast), penalty(ref)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("layer", ["transposed", "ordinary"])
+def test_bf16_autocast_agrees_with_torch_nn(layer):
+    torch.manual_seed(0)
+    if layer == "transposed":
+        ref, fast, x = nn.ConvTranspose2d(64, 1, 5, 2, 2, 1, bias=False), ConvTranspose2d(64, 1, 5, 2, 2, 1, bias=False), \
+            torch.randn(8, 64, 14, 14, requires_grad=True)
+    else:
+        ref, fast, x = nn.Conv2d(1, 64, 5, 2, 2), Conv2d(1, 64, 5, 2, 2), torch.randn(8, 1, 28, 28, requires_grad=True)
+    fast.load_state_dict(ref.state_dict())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y_ref, y = ref(x), fast(x)
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), y_ref.float(), rtol=0.02, atol=0.02)
+    grads, grads_ref = _grads(y, [x, fast.weight]), _grads(y_ref, [x, ref.weight])
+    for a, b in zip(grads, grads_ref):
+        assert a.dtype == b.dtype == torch.float32  # flows back to the fp32 input and weight
+        assert (a - b).norm() <= 0.02 * b.norm()
