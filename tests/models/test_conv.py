@@ -18,6 +18,7 @@ TRANSPOSED = [
     (5, 2, 3, 2, 1, 1, 6, "phased"),    # phases with asymmetric phase padding
     (5, 8, 5, 2, 2, 1, 7, "onednn"),    # many output channels
     (5, 2, 3, 2, 0, 0, 5, "onednn"),    # output not twice the input
+    (8, 4, 4, 1, 0, 0, 1, "onednn"),    # Radford's first layer on a 1x1 latent
 ]
 # (C_in, C_out, kernel, stride, padding, size, form of the input gradient)
 ORDINARY = [
@@ -58,12 +59,13 @@ def test_phase_taps_of_seed_000s_layer():
 @pytest.mark.parametrize("c_in,c_out,k,s,p,op,size,form", TRANSPOSED)
 @pytest.mark.parametrize("bias", [False, True])
 def test_conv_transpose_matches_torch_nn(c_in, c_out, k, s, p, op, size, form, bias):
-    assert transposed_form((3, c_in, size, size + 1), (c_in, c_out, k, k), (s, s), (p, p), (op, op), (1, 1), 1) == form
+    width = size + 1 if size > 1 else 1
+    assert transposed_form((3, c_in, size, width), (c_in, c_out, k, k), (s, s), (p, p), (op, op), (1, 1), 1) == form
     torch.manual_seed(0)
     ref = nn.ConvTranspose2d(c_in, c_out, k, s, p, op, bias=bias).double()
     fast = ConvTranspose2d(c_in, c_out, k, s, p, op, bias=bias).double()
     fast.load_state_dict(ref.state_dict())
-    x = torch.randn(3, c_in, size, size + 1, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(3, c_in, size, width, dtype=torch.float64, requires_grad=True)
     y_ref, y = ref(x), fast(x)
     torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
     for a, b in zip(_grads(y, [x, *fast.parameters()]), _grads(y_ref, [x, *ref.parameters()])):
@@ -120,3 +122,18 @@ def test_bf16_autocast_agrees_with_torch_nn(layer):
     for a, b in zip(grads, grads_ref):
         assert a.dtype == b.dtype == torch.float32  # flows back to the fp32 input and weight
         assert (a - b).norm() <= 0.02 * b.norm()
+
+
+def test_spectral_norm_and_state_dict_keys_are_torch_nns():
+    torch.manual_seed(0)
+    ref = nn.utils.parametrizations.spectral_norm(nn.Conv2d(1, 4, 4, 2, 1)).double()
+    fast = nn.utils.parametrizations.spectral_norm(Conv2d(1, 4, 4, 2, 1)).double()
+    assert list(fast.state_dict()) == list(ref.state_dict())
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    ref.eval(), fast.eval()  # no power iteration: both use the stored u, v
+    y_ref, y = ref(x), fast(x)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    w_ref, w = ref.parametrizations.weight.original, fast.parametrizations.weight.original
+    for a, b in zip(_grads(y, [x, w]), _grads(y_ref, [x, w_ref])):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ganforge.models.base import Discriminator, Generator
+from ganforge.models.conv import Conv2d, ConvTranspose2d
 from ganforge.models.dcgan import _pyramid
 from ganforge.models.layers import dcgan_init, maybe_sn
 
@@ -44,13 +45,13 @@ class ProjGenerator(Generator):
         c, h, w = out_shape
         start, n = _pyramid(h)
         ch = width * 2 ** (n - 1)
-        self.convs = nn.ModuleList([nn.ConvTranspose2d(z_dim, ch, start, 1, 0, bias=False)])  # (B, z, 1, 1) -> (B, ch, s, s)
+        self.convs = nn.ModuleList([ConvTranspose2d(z_dim, ch, start, 1, 0, bias=False)])  # (B, z, 1, 1) -> (B, ch, s, s)
         self.norms = nn.ModuleList([ConditionalBatchNorm2d(ch, num_classes)])
         for _ in range(n - 1):
-            self.convs.append(nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False))   # (B, ch, s, s) -> (B, ch/2, 2s, 2s)
+            self.convs.append(ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False))   # (B, ch, s, s) -> (B, ch/2, 2s, 2s)
             self.norms.append(ConditionalBatchNorm2d(ch // 2, num_classes))
             ch //= 2
-        self.out = nn.ConvTranspose2d(ch, c, 4, 2, 1)                                 # -> (B, C, H, W)
+        self.out = ConvTranspose2d(ch, c, 4, 2, 1)                                 # -> (B, C, H, W)
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -70,9 +71,9 @@ class ProjDiscriminator(Discriminator):
         c, h, w = in_shape
         _, n = _pyramid(h)
         ch = width
-        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(c, ch, 4, 2, 1), sn), nn.LeakyReLU(slope)]  # -> (B, w, H/2, W/2)
+        layers: list[nn.Module] = [maybe_sn(Conv2d(c, ch, 4, 2, 1), sn), nn.LeakyReLU(slope)]  # -> (B, w, H/2, W/2)
         for _ in range(n - 1):
-            layers += [maybe_sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), sn),       # -> (B, 2ch, s/2, s/2)
+            layers += [maybe_sn(Conv2d(ch, ch * 2, 4, 2, 1, bias=False), sn),       # -> (B, 2ch, s/2, s/2)
                        nn.Identity() if sn else nn.BatchNorm2d(ch * 2), nn.LeakyReLU(slope)]
             ch *= 2
         self.body = nn.Sequential(*layers)

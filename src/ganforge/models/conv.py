@@ -97,8 +97,8 @@ def transposed_form(x_shape, weight_shape, stride, padding, output_padding, dila
     """How ``ConvTranspose2d`` computes its output on the CPU: "flipped", "phased" or "onednn"."""
     kernel = weight_shape[2:]
     if (tuple(stride) == (1, 1) and tuple(output_padding) == (0, 0) and groups == 1 and tuple(dilation) == (1, 1)
-            and all(p <= k - 1 for p, k in zip(padding, kernel))):
-        return "flipped"
+            and all(p <= k - 1 <= n - 1 for p, k, n in zip(padding, kernel, x_shape[2:]))):
+        return "flipped"  # not for inputs smaller than the kernel (a 1x1 latent): slower there
     out = [(n - 1) * s - 2 * p + k + op for n, s, p, k, op in zip(x_shape[2:], stride, padding, kernel, output_padding)]
     if weight_shape[1] <= SMALL_CHANNELS and _phases_fit(x_shape[2:], out, weight_shape, stride, padding, dilation, groups):
         return "phased"
@@ -134,20 +134,17 @@ def _wanted(ctx) -> list[bool]:
 
 
 class _ConvTranspose(torch.autograd.Function):
-    """A transposed convolution whose forward pass takes the faster equivalent form; backward is oneDNN's."""
+    """A transposed convolution whose forward pass is "flipped" or "phased"; backward is oneDNN's."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation, groups):
+    def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation, groups, form):
         ctx.save_for_backward(x, weight)
         ctx.args = (stride, padding, output_padding, dilation, groups, bias is not None)
-        form = transposed_form(x.shape, weight.shape, stride, padding, output_padding, dilation, groups)
         if form == "flipped":  # (B, C_in, H, W) -> (B, C_out, H', W'): the kernel flipped, (C_in, C_out) swapped
             flipped = weight.flip(2, 3).transpose(0, 1)
             return F.conv2d(x, flipped, bias, 1, [k - 1 - p for p, k in zip(padding, weight.shape[2:])])
-        if form == "phased":
-            y = phased_conv_transpose2d(x, weight, stride[0], padding[0])
-            return y if bias is None else y + bias.view(1, -1, 1, 1)
-        return aten.convolution(x, weight, bias, stride, padding, dilation, True, output_padding, groups)
+        y = phased_conv_transpose2d(x, weight, stride[0], padding[0])  # form == "phased"
+        return y if bias is None else y + bias.view(1, -1, 1, 1)
 
     @staticmethod
     def backward(ctx, grad):
@@ -157,11 +154,11 @@ class _ConvTranspose(torch.autograd.Function):
         gx, gw, gb = aten.convolution_backward(
             grad, x, weight, [weight.shape[1] * groups] if has_bias else None, stride, padding, dilation, True,
             output_padding, groups, [need[0], need[1], has_bias and need[2]])
-        return gx, gw, gb, None, None, None, None, None
+        return gx, gw, gb, None, None, None, None, None, None
 
 
 class _Conv(torch.autograd.Function):
-    """A convolution whose input gradient takes the faster equivalent form; forward and weight gradient are oneDNN's."""
+    """A convolution whose input gradient is computed by phases; forward and weight gradient are oneDNN's."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
@@ -174,11 +171,10 @@ class _Conv(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, padding, dilation, groups, has_bias = ctx.args
         need = _wanted(ctx)
-        phased = need[0] and input_grad_form(x.shape, weight.shape, stride, padding, dilation, groups) == "phased"
         gx, gw, gb = aten.convolution_backward(
             grad, x, weight, [weight.shape[0]] if has_bias else None, stride, padding, dilation, False,
-            [0, 0], groups, [need[0] and not phased, need[1], has_bias and need[2]])
-        if phased:  # the input gradient is a transposed convolution of the output gradient
+            [0, 0], groups, [False, need[1], has_bias and need[2]])
+        if need[0]:  # the input gradient is a transposed convolution of the output gradient, by phases
             gx = phased_conv_transpose2d(grad, weight, stride[0], padding[0])
         return gx, gw, gb, None, None, None, None
 
@@ -204,7 +200,8 @@ class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters, same results) with a faster input gradient on the CPU; see the module doc."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _fast_path(self, x) or isinstance(self.padding, str):
+        if (not _fast_path(self, x) or not x.requires_grad or isinstance(self.padding, str) or input_grad_form(
+                x.shape, self.weight.shape, self.stride, self.padding, self.dilation, self.groups) == "onednn"):
             return super().forward(x)
         x, w, b = _autocast_operands(x, self.weight, self.bias)
         with torch.autocast("cpu", enabled=False):
@@ -215,8 +212,13 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same parameters, same results) with a faster forward pass on the CPU; see the module doc."""
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if not _fast_path(self, x) or output_size is not None:
+        form = "onednn"
+        if _fast_path(self, x) and output_size is None:
+            form = transposed_form(x.shape, self.weight.shape, self.stride, self.padding, self.output_padding,
+                                   self.dilation, self.groups)
+        if form == "onednn":
             return super().forward(x, output_size)
         x, w, b = _autocast_operands(x, self.weight, self.bias)
         with torch.autocast("cpu", enabled=False):
-            return _ConvTranspose.apply(x, w, b, self.stride, self.padding, self.output_padding, self.dilation, self.groups)
+            return _ConvTranspose.apply(x, w, b, self.stride, self.padding, self.output_padding, self.dilation,
+                                        self.groups, form)

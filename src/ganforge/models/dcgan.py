@@ -92,15 +92,15 @@ class DCGANGenerator(Generator):
         ch = width * 2 ** (n - 1)
         layers: list[nn.Module] = [
             Reshape(z_dim, 1, 1),
-            nn.ConvTranspose2d(z_dim, ch, start, 1, 0, bias=False),           # (B, z, 1, 1) -> (B, ch, s, s)
+            ConvTranspose2d(z_dim, ch, start, 1, 0, bias=False),           # (B, z, 1, 1) -> (B, ch, s, s)
             nn.BatchNorm2d(ch),
             nn.ReLU(True),
         ]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),  # (B, ch, s, s) -> (B, ch/2, 2s, 2s)
+            layers += [ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),  # (B, ch, s, s) -> (B, ch/2, 2s, 2s)
                        nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
             ch //= 2
-        layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]             # -> (B, C, H, W)
+        layers += [ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]             # -> (B, C, H, W)
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 
@@ -116,12 +116,12 @@ class DCGANDiscriminator(Discriminator):
         c, h, w = in_shape
         start, n = _pyramid(h)
         ch = width
-        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(c, ch, 4, 2, 1), sn), nn.LeakyReLU(slope, True)]  # -> (B, w, H/2, W/2)
+        layers: list[nn.Module] = [maybe_sn(Conv2d(c, ch, 4, 2, 1), sn), nn.LeakyReLU(slope, True)]  # -> (B, w, H/2, W/2)
         for _ in range(n - 1):
-            layers += [maybe_sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), sn),  # (B, ch, s, s) -> (B, 2ch, s/2, s/2)
+            layers += [maybe_sn(Conv2d(ch, ch * 2, 4, 2, 1, bias=False), sn),  # (B, ch, s, s) -> (B, 2ch, s/2, s/2)
                        nn.Identity() if sn else nn.BatchNorm2d(ch * 2), nn.LeakyReLU(slope, True)]
             ch *= 2
-        layers += [maybe_sn(nn.Conv2d(ch, 1, start, 1, 0), sn), nn.Flatten()]  # (B, ch, s, s) -> (B, 1)
+        layers += [maybe_sn(Conv2d(ch, 1, start, 1, 0), sn), nn.Flatten()]  # (B, ch, s, s) -> (B, 1)
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 
@@ -155,13 +155,13 @@ class CifarGenerator(Generator):
             nn.Linear(z_dim, 128 * s * s),                                       # (B, z) -> (B, 128*s*s)
             Reshape(128, s, s),                                                  # -> (B, 128, s, s)
             _keras_bn(128), nn.ReLU(),
-            nn.ConvTranspose2d(128, 256, 5, 2, 2, output_padding=1),             # -> (B, 256, 2s, 2s)
+            ConvTranspose2d(128, 256, 5, 2, 2, output_padding=1),             # -> (B, 256, 2s, 2s)
             _keras_bn(256), nn.ReLU(),
-            nn.ConvTranspose2d(256, 256, 5, 2, 2, output_padding=1),             # -> (B, 256, 4s, 4s)
+            ConvTranspose2d(256, 256, 5, 2, 2, output_padding=1),             # -> (B, 256, 4s, 4s)
             _keras_bn(256), nn.ReLU(),
-            nn.ConvTranspose2d(256, 256, 5, 1, 2),                               # -> (B, 256, 4s, 4s)
+            ConvTranspose2d(256, 256, 5, 1, 2),                               # -> (B, 256, 4s, 4s)
             _keras_bn(256), nn.ReLU(),
-            nn.ConvTranspose2d(256, c, 7, 1, 3),                                 # -> (B, C, 4s, 4s)
+            ConvTranspose2d(256, c, 7, 1, 3),                                 # -> (B, C, 4s, 4s)
             nn.Tanh(),
         )
         _book_init(self)
