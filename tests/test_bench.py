@@ -36,10 +36,11 @@ def test_bench_counts_the_flops_of_seed000s_step():
     d_conv1 = 8 * 8 * 1 * 64 * 25
     d = d_conv1 + 4 * 4 * 64 * 128 * 25 + 128 * 4 * 4
     # G: forward, weight gradients, input gradients (none into z).
-    # D, one process: a forward pass over the real and one over the fake batch; D's loss gives weight
-    # gradients for both and input gradients for both except into the images; G's loss gives input
-    # gradients through D over the fake batch only, down to the images (like the tutorial's tapes).
-    macs = (3 * g - g_dense) + 2 * d + 2 * d + 2 * (d - d_conv1) + d
+    # D, one process: a forward pass over the real and one over the fake batch; weight gradients for
+    # both; input gradients over the real batch except into the images, and over the fake batch once,
+    # down to the images, serving both losses (the shared backward pass of train/steps.py; the
+    # tutorial's two tapes go through D over the fake batch twice).
+    macs = (3 * g - g_dense) + 2 * d + 2 * d + (d - d_conv1) + d
     assert r["gflop_per_img"] * 1e9 == pytest.approx(2 * macs, rel=1e-5)
 
 

@@ -137,3 +137,30 @@ def test_spectral_norm_and_state_dict_keys_are_torch_nns():
     w_ref, w = ref.parametrizations.weight.original, fast.parametrizations.weight.original
     for a, b in zip(_grads(y, [x, w]), _grads(y_ref, [x, w_ref])):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("layer", ["conv-phased", "conv-onednn", "linear"])
+def test_per_sample_weight_gradients(layer):
+    """Inside per_sample_weight_grads: weight and bias gradients of sum_i w_i * y_i, input gradients of sum_i y_i."""
+    from ganforge.models.conv import Linear, per_sample_weight_grads
+
+    torch.manual_seed(0)
+    ref, fast, x = {
+        "conv-phased": lambda: (nn.Conv2d(1, 4, 5, 2, 2), Conv2d(1, 4, 5, 2, 2), torch.randn(6, 1, 12, 12)),
+        "conv-onednn": lambda: (nn.Conv2d(3, 8, 3, 1, 1), Conv2d(3, 8, 3, 1, 1), torch.randn(6, 3, 7, 7)),
+        "linear": lambda: (nn.Linear(10, 3), Linear(10, 3), torch.randn(6, 10)),
+    }[layer]()
+    ref, fast, x = ref.double(), fast.double(), x.double().requires_grad_(True)
+    fast.load_state_dict(ref.state_dict())
+    sample_w = torch.tensor([1.0, -0.5, 0.0, 2.0, 0.25, -1.0], dtype=torch.float64)
+    upstream = torch.randn(ref(x).shape, dtype=torch.float64)
+    with per_sample_weight_grads() as weights:
+        y = fast(x)
+    weights.factors = sample_w
+    gx, gw, gb = torch.autograd.grad(y, [x, fast.weight, fast.bias], upstream)
+    y_ref = ref(x)
+    (gx_ref,) = torch.autograd.grad(y_ref, [x], upstream, retain_graph=True)
+    shape = (-1,) + (1,) * (upstream.dim() - 1)
+    gw_ref, gb_ref = torch.autograd.grad(y_ref, [ref.weight, ref.bias], upstream * sample_w.view(shape))
+    for a, b in ((gx, gx_ref), (gw, gw_ref), (gb, gb_ref)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)

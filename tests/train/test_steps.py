@@ -131,14 +131,16 @@ def two_tape_reference(cfg, G, D, og, od, real):
     return d_loss.detach(), g_loss.detach()
 
 
-@pytest.mark.parametrize("joint, one_backward", [(True, False), (False, False), (True, True)])
-def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward):
+@pytest.mark.parametrize("joint, one_backward, shared", [(True, False, True), (True, False, False),
+                                                         (False, False, False), (True, True, False)])
+def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward, shared):
     cfg, G, D, og, od = seed000(**{"train.joint_d_forward": joint})
     ref = [copy.deepcopy(m) for m in (G, D)]
     ref_opts = [torch.optim.Adam(m.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7) for m in ref]
     stepper = Stepper(G, D, og, od, cfg, torch.device("cpu"))
     assert not stepper.one_backward  # plain modules; DDP-wrapped ones take the one-backward path
-    stepper.one_backward = one_backward
+    assert stepper.shared_d_backward  # seed 000's D: no batch norm, ganforge's own layers
+    stepper.one_backward, stepper.shared_d_backward = one_backward, shared
     for step in range(2):
         real = real_batch() * (0.5 + step / 4)
         torch.manual_seed(100 + step)
@@ -151,6 +153,41 @@ def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward):
         for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
     assert all(p.requires_grad for p in D.parameters())  # D is unfrozen again
+
+
+@pytest.mark.parametrize("loss", ["ns", "minimax", "lsgan", "hinge", "wgan"])
+def test_one_backward_through_d_gives_both_losses_gradients(loss):
+    """The shared backward pass through D over the fake batch against the two gradient calls, per objective."""
+    over = {"loss.name": loss, "loss.label_smoothing": 0.1 if loss == "ns" else 0.0, "model.d_dropout": 0.3}
+    cfg, G, D, og, od = seed000(**over)
+    twin = [copy.deepcopy(m) for m in (G, D)]
+    twin_opts = [build_optimizer(m.parameters(), c) for m, c in zip(twin, (cfg.g_optim, cfg.d_optim))]
+    shared = Stepper(G, D, og, od, cfg, torch.device("cpu"))
+    calls = Stepper(*twin, *twin_opts, cfg, torch.device("cpu"))
+    calls.shared_d_backward = False
+    assert shared.shared_d_backward
+    real = real_batch()
+    losses = []
+    for stepper in (shared, calls):
+        torch.manual_seed(7)  # the same latents and dropout masks
+        losses.append(stepper.simultaneous_step(real, None))
+    torch.testing.assert_close(losses[0], losses[1], atol=0, rtol=0)
+    for mine, theirs in zip((G, D), twin):
+        assert sum(p.grad.abs().sum() for p in mine.parameters()) > 0
+        for (name, a), b in zip(mine.named_parameters(), theirs.parameters()):
+            torch.testing.assert_close(a.grad, b.grad, atol=1e-7, rtol=1e-4, msg=name)
+
+
+def test_shared_backward_only_where_it_is_exact():
+    cfg = resolve("mnist-dcgan")
+    _, G, D, og, od = seed000()
+    assert Stepper(G, D, og, od, cfg, torch.device("cpu")).shared_d_backward
+    _, D_sn = build_models(resolve("mnist-dcgan", {"model.spectral_norm": True}).model, SHAPE)
+    assert not Stepper(G, D_sn, og, od, cfg, torch.device("cpu")).shared_d_backward  # a parametrized weight
+    _, D_bn = build_models(resolve("digits-dcgan").model, SHAPE)
+    assert not Stepper(G, D_bn, og, od, cfg, torch.device("cpu")).shared_d_backward  # batch norm mixes samples
+    r1 = resolve("mnist-dcgan", {"loss.r1_weight": 1.0})
+    assert not Stepper(G, D, og, od, r1, torch.device("cpu")).shared_d_backward  # a penalty on D's input gradient
 
 
 def test_g_step_leaves_d_without_gradients():

@@ -16,10 +16,15 @@ bf16 and fp32 on seed 000's layers):
   (10 -> 3 ms).
 
 ``Conv2d`` and ``ConvTranspose2d`` here are ``torch.nn``'s, with the same parameters and
-state-dict keys; on the CPU their forward goes through an autograd function that routes each
-of the three computations to the faster form, and everywhere else (CUDA, ``torch.compile``,
-other padding modes) they are exactly ``torch.nn``'s. Results agree with ``torch.nn`` to
-rounding (tests/models/test_conv.py, in float64).
+state-dict keys; on the CPU, where a faster form applies, their forward goes through an
+autograd function that routes each of the three computations to it, and everywhere else
+(CUDA, ``torch.compile``, other padding modes, layers oneDNN already does best) they are
+exactly ``torch.nn``'s. Results agree with ``torch.nn`` to rounding (tests/models/test_conv.py,
+in float64).
+
+``Conv2d`` and ``Linear`` can also weight their weight gradients per sample while passing the
+input gradient on unweighted (``per_sample_weight_grads``): what lets the simultaneous step
+get D's and G's gradients from one backward pass through D (train/steps.py).
 """
 
 from __future__ import annotations
@@ -34,6 +39,39 @@ from torch.ops import aten
 
 SMALL_CHANNELS = 4  # image layers (1 or 3 channels) and anything as thin
 _REFERENCE = ContextVar("ganforge_reference_forms", default=False)
+
+
+class SampleWeights:
+    """Per-sample factors for the weight gradients of the layers run inside ``per_sample_weight_grads``.
+
+    Set ``factors`` (shape (B,)) after the forward pass and before the backward one: each layer's
+    weight and bias gradients then come from its output gradient multiplied by ``factors[i]`` for
+    sample ``i``, while the gradient it passes on to its input stays unscaled.
+    """
+
+    def __init__(self):
+        self.factors: torch.Tensor | None = None
+
+    def scale(self, grad: torch.Tensor) -> torch.Tensor:
+        if self.factors is None:
+            return grad
+        return grad * self.factors.to(grad.dtype).view(-1, *[1] * (grad.dim() - 1))
+
+
+_SAMPLE_WEIGHTS: ContextVar[SampleWeights | None] = ContextVar("ganforge_sample_weights", default=None)
+
+
+@contextlib.contextmanager
+def per_sample_weight_grads():
+    """Forward passes of ganforge's ``Conv2d`` and ``Linear`` inside the block weight their weight
+    gradients per sample by the ``SampleWeights`` yielded (the simultaneous step uses this to get D's
+    and G's gradients from one backward pass through D: train/steps.py)."""
+    weights = SampleWeights()
+    token = _SAMPLE_WEIGHTS.set(weights)
+    try:
+        yield weights
+    finally:
+        _SAMPLE_WEIGHTS.reset(token)
 
 
 @contextlib.contextmanager
@@ -158,25 +196,55 @@ class _ConvTranspose(torch.autograd.Function):
 
 
 class _Conv(torch.autograd.Function):
-    """A convolution whose input gradient is computed by phases; forward and weight gradient are oneDNN's."""
+    """A convolution whose input gradient may be computed by phases and whose weight gradient may be
+    weighted per sample; the forward pass is oneDNN's."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, form, weights):
         ctx.save_for_backward(x, weight)
-        ctx.args = (stride, padding, dilation, groups, bias is not None)
+        ctx.args = (stride, padding, dilation, groups, bias is not None, form, weights)
         return aten.convolution(x, weight, bias, stride, padding, dilation, False, [0, 0], groups)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        stride, padding, dilation, groups, has_bias = ctx.args
+        stride, padding, dilation, groups, has_bias, form, weights = ctx.args
         need = _wanted(ctx)
-        gx, gw, gb = aten.convolution_backward(
-            grad, x, weight, [weight.shape[0]] if has_bias else None, stride, padding, dilation, False,
-            [0, 0], groups, [False, need[1], has_bias and need[2]])
-        if need[0]:  # the input gradient is a transposed convolution of the output gradient, by phases
+        conv = (stride, padding, dilation, False, [0, 0], groups)
+        bias_sizes = [weight.shape[0]] if has_bias else None
+        gx = gw = gb = None
+        if form == "phased" and need[0]:  # the input gradient is a transposed convolution of the output gradient
             gx = phased_conv_transpose2d(grad, weight, stride[0], padding[0])
-        return gx, gw, gb, None, None, None, None
+        elif weights is None:  # oneDNN's own, with the weight gradient in the same call
+            return (*aten.convolution_backward(grad, x, weight, bias_sizes, *conv,
+                                                [need[0], need[1], has_bias and need[2]]),) + (None,) * 6
+        elif need[0]:
+            gx = aten.convolution_backward(grad, x, weight, None, *conv, [True, False, False])[0]
+        if need[1] or (has_bias and need[2]):
+            wgrad = grad if weights is None else weights.scale(grad)
+            _, gw, gb = aten.convolution_backward(wgrad, x, weight, bias_sizes, *conv,
+                                                  [False, need[1], has_bias and need[2]])
+        return gx, gw, gb, None, None, None, None, None, None
+
+
+class _Linear(torch.autograd.Function):
+    """A dense layer whose weight gradient is weighted per sample (``per_sample_weight_grads``)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, weights):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias, ctx.weights = bias is not None, weights
+        return F.linear(x, weight, bias)                                  # (B, in) -> (B, out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need = _wanted(ctx)
+        gx = grad @ weight if need[0] else None
+        wgrad = ctx.weights.scale(grad)
+        gw = wgrad.t() @ x if need[1] else None
+        gb = wgrad.sum(0) if ctx.has_bias and need[2] else None
+        return gx, gw, gb, None
 
 
 def _fast_path(module: nn.Module, x: torch.Tensor) -> bool:
@@ -200,12 +268,27 @@ class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters, same results) with a faster input gradient on the CPU; see the module doc."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (not _fast_path(self, x) or not x.requires_grad or isinstance(self.padding, str) or input_grad_form(
-                x.shape, self.weight.shape, self.stride, self.padding, self.dilation, self.groups) == "onednn"):
+        if not _fast_path(self, x) or isinstance(self.padding, str):
+            return super().forward(x)
+        weights = _SAMPLE_WEIGHTS.get()
+        form = input_grad_form(x.shape, self.weight.shape, self.stride, self.padding, self.dilation, self.groups)
+        if weights is None and (form == "onednn" or not x.requires_grad):
             return super().forward(x)
         x, w, b = _autocast_operands(x, self.weight, self.bias)
         with torch.autocast("cpu", enabled=False):
-            return _Conv.apply(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+            return _Conv.apply(x, w, b, self.stride, self.padding, self.dilation, self.groups, form, weights)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear``, whose weight gradient can be weighted per sample on the CPU (``per_sample_weight_grads``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = _SAMPLE_WEIGHTS.get()
+        if weights is None or x.device.type != "cpu" or x.dim() != 2 or torch.compiler.is_compiling():
+            return super().forward(x)
+        x, w, b = _autocast_operands(x, self.weight, self.bias)
+        with torch.autocast("cpu", enabled=False):
+            return _Linear.apply(x, w, b, weights)
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):

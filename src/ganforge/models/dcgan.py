@@ -7,7 +7,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.conv import Conv2d, ConvTranspose2d
+from ganforge.models.conv import Conv2d, ConvTranspose2d, Linear
 from ganforge.models.layers import Dropout, Reshape, conv_same, dcgan_init, keras_init, maybe_sn
 
 # Keras BatchNormalization defaults: momentum 0.99 (PyTorch's 1 - 0.99), epsilon 1e-3.
@@ -60,7 +60,7 @@ class TFDiscriminator(Discriminator):
             nn.LeakyReLU(slope),
             Dropout(dropout),
             nn.Flatten(),
-            maybe_sn(nn.Linear(128 * s * s, 1), sn),                           # -> (B, 1)
+            maybe_sn(Linear(128 * s * s, 1), sn),                           # -> (B, 1)
         )
         keras_init(self)
 

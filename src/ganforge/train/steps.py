@@ -21,6 +21,7 @@ from torch import nn
 from ganforge.config import RunConfig
 from ganforge.losses import OBJECTIVES, gradient_penalty, r1_penalty
 from ganforge.models.base import sample_latent
+from ganforge.models.conv import Conv2d, Linear, per_sample_weight_grads
 
 
 def _split(out):
@@ -37,6 +38,13 @@ def unwrap(module: nn.Module) -> nn.Module:
             module = module.module
         else:
             return module
+
+
+def weights_per_sample(module: nn.Module) -> bool:
+    """Whether every layer with parameters in ``module`` can weight its weight gradient per sample
+    (ganforge's ``Conv2d`` and ``Linear``, without a parametrization such as spectral norm)."""
+    return all(isinstance(m, (Conv2d, Linear)) and not hasattr(m, "parametrizations")
+               for m in module.modules() if any(True for _ in m.parameters(recurse=False)))
 
 
 def has_batch_statistics(module: nn.Module) -> bool:
@@ -75,6 +83,11 @@ class Stepper:
         # DDP averages gradients in backward() hooks, which torch.autograd.grad does not fire, and
         # torch.compile's backward frees its buffers, so it cannot be run twice (retain_graph)
         self.one_backward = isinstance(G, nn.parallel.DistributedDataParallel) or hasattr(G, "_orig_mod")
+        # One backward pass through D over the fake batch for both losses (simultaneous_step)
+        loss = cfg.loss
+        self.shared_d_backward = (not self.one_backward and scaler is None and self.num_classes == 0
+                                  and loss.name != "wgan-gp" and loss.r1_weight == 0
+                                  and not has_batch_statistics(self.D_raw) and weights_per_sample(self.D_raw))
 
     # -- helpers -------------------------------------------------------------
     def latent(self, n: int):
@@ -162,7 +175,8 @@ class Stepper:
         Under DDP, G's loss goes through a frozen D and D's loss sees the fake batch detached, so
         one backward of their sum leaves dL_G/dG in G's gradients and dL_D/dD in D's, exactly the
         two tapes of the TensorFlow tutorial. In one process, D's single pass over the fake batch
-        serves both losses and two autograd.grad calls separate them (docs/benchmarks.md).
+        serves both losses: one backward pass through it where that is exact (``_shared_d_backward``),
+        else two autograd.grad calls separate them (docs/benchmarks.md).
         """
         z, fake_y = self.latent(real.shape[0])
         self.opt_g.zero_grad(set_to_none=True)
@@ -174,6 +188,8 @@ class Stepper:
             g_loss = self._g_loss(fake, fake_y)
             d_loss, _, _ = self._d_loss(self._real(real), real_y, fake.detach(), fake_y)
             scale(d_loss + g_loss).backward()
+        elif self.shared_d_backward:
+            d_loss, g_loss = self._shared_d_backward(self._real(real), fake)
         else:  # one process: D's pass over the fake batch serves both losses, two gradient calls
             # D sees real and fake in separate passes here: after a joint pass, G's gradient call
             # would also back-propagate through D over the real half (zeros, but a full conv cost).
@@ -197,3 +213,34 @@ class Stepper:
         if self.ema is not None:
             self.ema.update(self.G_raw)
         return d_loss.detach(), g_loss.detach()
+
+    def _shared_d_backward(self, real: torch.Tensor, fake: torch.Tensor):
+        """Both losses' gradients with one backward pass through D over the fake batch.
+
+        D has no batch statistics, so for each fake sample i the backward pass from its logit f_i
+        is linear in the gradient arriving there: D's loss sends a_i = dL_D/df_i, G's loss
+        b_i = dL_G/df_i, and everything below f_i is the same pass scaled by a_i or b_i. So D
+        back-propagates c_i = |a_i| + |b_i| once; its layers take their weight gradients from
+        that pass weighted by a_i / c_i (``per_sample_weight_grads``), and the gradient reaching
+        the fake images, weighted by b_i / c_i, is G's. The two-call form computes the part below
+        f twice (seed 000: D's second convolution's input gradient, 5% of the step); the result
+        is the same to rounding (tests/train/test_steps.py).
+        """
+        with self.autocast():
+            r = self.D(real)
+            with per_sample_weight_grads() as weights:
+                f = self.D(fake)
+            d_loss = self.obj.d_loss(r.float(), f.float(), self.cfg.loss.label_smoothing)
+            g_loss = self.obj.g_loss(f.float())
+        a_real, a = torch.autograd.grad(d_loss, [r, f], retain_graph=True)  # through the losses only
+        (b,) = torch.autograd.grad(g_loss, [f], retain_graph=True)
+        c = a.abs() + b.abs()
+        c = torch.where(c > 0, c, torch.ones_like(c))
+        weights.factors = a / c
+        d_params = [p for p in self.D.parameters() if p.requires_grad]
+        *d_grads, fake_grad = torch.autograd.grad([r, f], d_params + [fake], [a_real, c])
+        g_params = [p for p in self.G.parameters() if p.requires_grad]
+        g_grads = torch.autograd.grad(fake, g_params, fake_grad * (b / c).view(-1, *[1] * (fake.dim() - 1)))
+        for p, g in zip(g_params + d_params, list(g_grads) + d_grads):
+            p.grad = g
+        return d_loss, g_loss
