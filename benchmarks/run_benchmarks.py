@@ -44,7 +44,7 @@ CONFIGS: dict[str, tuple[str, list[str], str]] = {
                         "as ddp-2x1 with G's batch norm over both ranks' 256 images (the single-process statistics)"),
     "digits-dcgan": ("digits-dcgan", [], "the default job (16x16 Radford DCGAN, batch 64)"),
 }
-BASELINE = {"baseline-fp32": [], "baseline-bf16": ["train.precision=bf16"]}
+BASELINE = {"baseline-fp32": ["train.precision=fp32"], "baseline-bf16": ["train.precision=bf16"]}
 TF = "tensorflow-tutorial"
 
 
@@ -90,10 +90,12 @@ def main() -> None:
     args = ap.parse_args()
 
     names = list(args.only or CONFIGS)
-    unknown = [n for n in names if n not in CONFIGS]
+    unknown = [n for n in names if n not in CONFIGS and n not in BASELINE]
     if unknown:
-        sys.exit(f"unknown configuration(s) {unknown}; choose from {', '.join(CONFIGS)}")
-    if args.baseline_src:
+        sys.exit(f"unknown configuration(s) {unknown}; choose from {', '.join([*CONFIGS, *BASELINE])}")
+    if any(n in BASELINE for n in names) and not args.baseline_src:
+        sys.exit("the baseline-* rows need --baseline-src DIR")
+    if args.baseline_src and not any(n in BASELINE for n in names):
         names[1:1] = list(BASELINE)
     if args.tf_python:
         names.insert(0, TF)
@@ -103,7 +105,7 @@ def main() -> None:
         for name in names:
             out = run_one(name, args)
             if out:
-                results[name].append(out)
+                results[name].append({**out, "round": r})
         write_table(results, args, rounds_done=r + 1)  # after every round: an interrupted run keeps its table
 
 
@@ -131,8 +133,9 @@ def write_table(results: dict[str, list[dict]], args, rounds_done: int) -> None:
         + (f", tensorflow {results[TF][0]['tensorflow']}" if results.get(TF) else ""),
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         "",
-        "| configuration | what | train img/s | vs TF tutorial | generate img/s | GFLOP/img | GFLOP/s | per round (img/s) |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| configuration | what | train img/s | vs TF tutorial | generate img/s | GFLOP/img | GFLOP/s | per round (img/s) |"
+        + (" vs TF per round |" if ref else ""),
+        "|---|---|---:|---:|---:|---:|---:|---|" + ("---|" if ref else ""),
     ]
     for name, rs in results.items():
         if not rs:
@@ -146,7 +149,12 @@ def write_table(results: dict[str, list[dict]], args, rounds_done: int) -> None:
         gflop = f"{rs[0]['gflop_per_img']:.3f}" if "gflop_per_img" in rs[0] else "-"
         gfs = f"{statistics.median(r['gflop_per_s'] for r in rs):.0f}" if "gflop_per_s" in rs[0] else "-"
         runs = ", ".join(f"{r['train_img_per_s']:.0f}" for r in rs)
-        lines.append(f"| {name} | {what} | {ips:.0f} | {vs} | {gen:.0f} | {gflop} | {gfs} | {runs} |")
+        row = f"| {name} | {what} | {ips:.0f} | {vs} | {gen:.0f} | {gflop} | {gfs} | {runs} |"
+        if ref:  # the ratio within each round in which TF ran too
+            tf_round = {t["round"]: t["train_img_per_s"] for t in results[TF]}
+            row += " " + ", ".join(f"{r['train_img_per_s'] / tf_round[r['round']]:.2f}"
+                                   for r in rs if r["round"] in tf_round) + " |"
+        lines.append(row)
     lines.append(END)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """One D / one G update on real components: clipping, penalties, the auxiliary classifier,
 and the speed-minded forms of the steps against the plain formulation."""
 
+import contextlib
 import copy
 
 import pytest
@@ -11,6 +12,7 @@ from ganforge.config import resolve
 from ganforge.data import load_dataset, normalize
 from ganforge.errors import ConfigError
 from ganforge.models import build_models
+from ganforge.models.conv import reference_forms
 from ganforge.train import Trainer
 from ganforge.train.steps import Stepper, has_batch_statistics
 from ganforge.train.trainer import build_optimizer
@@ -155,9 +157,11 @@ def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward, share
     assert all(p.requires_grad for p in D.parameters())  # D is unfrozen again
 
 
-@pytest.mark.parametrize("loss", ["ns", "minimax", "lsgan", "hinge", "wgan"])
-def test_one_backward_through_d_gives_both_losses_gradients(loss):
-    """The shared backward pass through D over the fake batch against the two gradient calls, per objective."""
+@pytest.mark.parametrize("loss, forms", [("ns", "ganforge"), ("minimax", "ganforge"), ("lsgan", "ganforge"),
+                                         ("hinge", "ganforge"), ("wgan", "ganforge"), ("ns", "torch.nn")])
+def test_one_backward_through_d_gives_both_losses_gradients(loss, forms):
+    """The shared backward pass through D over the fake batch against the two gradient calls, per objective,
+    and with torch.nn's forms of the convolutions (how ``ganforge bench`` counts FLOPs)."""
     over = {"loss.name": loss, "loss.label_smoothing": 0.1 if loss == "ns" else 0.0, "model.d_dropout": 0.3}
     cfg, G, D, og, od = seed000(**over)
     twin = [copy.deepcopy(m) for m in (G, D)]
@@ -170,7 +174,8 @@ def test_one_backward_through_d_gives_both_losses_gradients(loss):
     losses = []
     for stepper in (shared, calls):
         torch.manual_seed(7)  # the same latents and dropout masks
-        losses.append(stepper.simultaneous_step(real, None))
+        with reference_forms() if forms == "torch.nn" else contextlib.nullcontext():
+            losses.append(stepper.simultaneous_step(real, None))
     torch.testing.assert_close(losses[0], losses[1], atol=0, rtol=0)
     for mine, theirs in zip((G, D), twin):
         assert sum(p.grad.abs().sum() for p in mine.parameters()) > 0

@@ -253,13 +253,14 @@ def _fast_path(module: nn.Module, x: torch.Tensor) -> bool:
 
 
 def _autocast_operands(x, weight, bias):
-    """What autocast would hand the convolution: lower precision inside a CPU autocast region.
+    """What autocast would hand the layer: lower precision inside an autocast region of x's device.
 
     The parameters always arrive as non-leaf tensors (a cast or a view), so that ``_wanted``
     can ask the engine about them.
     """
-    if torch.is_autocast_enabled("cpu"):
-        dtype = torch.get_autocast_dtype("cpu")
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
         return x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
     return x, weight.view_as(weight), None if bias is None else bias.view_as(bias)
 
@@ -267,27 +268,38 @@ def _autocast_operands(x, weight, bias):
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters, same results) with a faster input gradient on the CPU; see the module doc."""
 
+    def weights_per_sample(self) -> bool:
+        """Whether ``per_sample_weight_grads`` applies to this layer (zero padding given as numbers)."""
+        return self.padding_mode == "zeros" and not isinstance(self.padding, str)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _fast_path(self, x) or isinstance(self.padding, str):
-            return super().forward(x)
         weights = _SAMPLE_WEIGHTS.get()
-        form = input_grad_form(x.shape, self.weight.shape, self.stride, self.padding, self.dilation, self.groups)
+        if weights is not None and (x.dim() != 4 or not self.weights_per_sample()):
+            raise RuntimeError("per-sample weight gradients need a batched input and numeric zero padding")
+        form = "onednn"
+        if _fast_path(self, x) and not isinstance(self.padding, str):
+            form = input_grad_form(x.shape, self.weight.shape, self.stride, self.padding, self.dilation, self.groups)
         if weights is None and (form == "onednn" or not x.requires_grad):
             return super().forward(x)
         x, w, b = _autocast_operands(x, self.weight, self.bias)
-        with torch.autocast("cpu", enabled=False):
+        with torch.autocast(x.device.type, enabled=False):
             return _Conv.apply(x, w, b, self.stride, self.padding, self.dilation, self.groups, form, weights)
 
 
 class Linear(nn.Linear):
-    """``nn.Linear``, whose weight gradient can be weighted per sample on the CPU (``per_sample_weight_grads``)."""
+    """``nn.Linear``, whose weight gradient can be weighted per sample (``per_sample_weight_grads``)."""
+
+    def weights_per_sample(self) -> bool:
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = _SAMPLE_WEIGHTS.get()
-        if weights is None or x.device.type != "cpu" or x.dim() != 2 or torch.compiler.is_compiling():
+        if weights is None:
             return super().forward(x)
+        if x.dim() != 2:
+            raise RuntimeError("per-sample weight gradients need a (batch, features) input")
         x, w, b = _autocast_operands(x, self.weight, self.bias)
-        with torch.autocast("cpu", enabled=False):
+        with torch.autocast(x.device.type, enabled=False):
             return _Linear.apply(x, w, b, weights)
 
 
@@ -302,6 +314,6 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         if form == "onednn":
             return super().forward(x, output_size)
         x, w, b = _autocast_operands(x, self.weight, self.bias)
-        with torch.autocast("cpu", enabled=False):
+        with torch.autocast(x.device.type, enabled=False):
             return _ConvTranspose.apply(x, w, b, self.stride, self.padding, self.output_padding, self.dilation,
                                         self.groups, form)

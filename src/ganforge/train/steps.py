@@ -43,7 +43,7 @@ def unwrap(module: nn.Module) -> nn.Module:
 def weights_per_sample(module: nn.Module) -> bool:
     """Whether every layer with parameters in ``module`` can weight its weight gradient per sample
     (ganforge's ``Conv2d`` and ``Linear``, without a parametrization such as spectral norm)."""
-    return all(isinstance(m, (Conv2d, Linear)) and not hasattr(m, "parametrizations")
+    return all(isinstance(m, (Conv2d, Linear)) and m.weights_per_sample() and not hasattr(m, "parametrizations")
                for m in module.modules() if any(True for _ in m.parameters(recurse=False)))
 
 
