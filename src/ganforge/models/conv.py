@@ -165,7 +165,7 @@ def _wanted(ctx) -> list[bool]:
         if need and node is not None:
             try:
                 need = torch._C._will_engine_execute_node(node)
-            except RuntimeError:
+            except (RuntimeError, AttributeError):  # a leaf inside autograd.grad; a torch without the call
                 pass
         wanted.append(bool(need))
     return wanted

@@ -83,9 +83,11 @@ class Stepper:
         # DDP averages gradients in backward() hooks, which torch.autograd.grad does not fire, and
         # torch.compile's backward frees its buffers, so it cannot be run twice (retain_graph)
         self.one_backward = isinstance(G, nn.parallel.DistributedDataParallel) or hasattr(G, "_orig_mod")
-        # One backward pass through D over the fake batch for both losses (simultaneous_step)
+        # One backward pass through D over the fake batch for both losses (simultaneous_step); CPU
+        # only, where it was measured and tested (on CUDA the two-call form stands)
         loss = cfg.loss
-        self.shared_d_backward = (not self.one_backward and scaler is None and self.num_classes == 0
+        self.shared_d_backward = (device.type == "cpu" and not self.one_backward and scaler is None
+                                  and self.num_classes == 0
                                   and loss.name != "wgan-gp" and loss.r1_weight == 0
                                   and not has_batch_statistics(self.D_raw) and weights_per_sample(self.D_raw))
 
