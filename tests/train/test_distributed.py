@@ -107,6 +107,23 @@ def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
     assert [p.name for p in list_checkpoints(run)] == ["ckpt_00000003.pt"]
 
 
+def test_an_existing_run_directory_stops_every_rank_with_one_line_each(tmp_path):
+    """Rank 0 finds the directory taken and tells rank 1, so neither goes on into training (each
+    prints the one line unless torchrun stops it first, once rank 0 has exited)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "ganforge", "train", "--preset", "mnist-dcgan", "--out", str(run), *SIM[1:], "train.steps=3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode != 0
+    assert proc.stderr.count(f"run directory {run} already exists") >= 1
+    frames = [line for line in proc.stderr.splitlines() if line.strip().startswith("File ")]
+    assert not any("ganforge" in line for line in frames)  # torchrun's own report only, no ganforge traceback
+    assert "step 1" not in proc.stdout
+    assert [p.name for p in run.iterdir()] == ["notes.txt"] and (run / "notes.txt").read_text() == "mine"
+
+
 def test_the_time_budget_is_read_the_same_on_every_rank(tmp_path):
     run, dump = tmp_path / "run", tmp_path / "dump"
     worker(run, dump, *SIM, "train.epochs=1000", "train.minutes=0.05")

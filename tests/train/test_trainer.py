@@ -88,6 +88,18 @@ def test_resume_mid_epoch_by_steps_matches(tmp_path, warmup):
         assert torch.equal(a["G_ema"][k], b["G_ema"][k])
 
 
+def test_an_epoch_resumed_midway_is_timed_over_both_parts(tmp_path):
+    """The epoch record counts the images and seconds before the resume too (28 steps of 64 per epoch)."""
+    part = train("digits-dcgan", tmp_path / "part", **{"train.steps": 10})
+    first = load_checkpoint(list_checkpoints(part)[-1])["epoch_progress"]
+    assert first[1] == 10 * 64 and first[0] > 0
+    Trainer.resume(part, {"train.steps": None, "train.epochs": 1}).fit()
+    (epoch,) = [json.loads(line) for line in (part / "metrics.jsonl").read_text().splitlines() if '"epoch"' in line
+                and json.loads(line).get("event") == "epoch"]
+    assert epoch["seconds"] > first[0]
+    assert epoch["img_per_s"] * epoch["seconds"] == pytest.approx(28 * 64, rel=0.01)
+
+
 def test_existing_run_dir_is_refused_and_untouched(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

@@ -118,7 +118,9 @@ class Trainer:
         self.run_dir = Path(distributed.broadcast_object(
             str(run_dir) if run_dir is not None else str(default_run_dir(cfg.preset)), self.dist))
         self.resume_state = resume_state
-        if self.is_main and resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir()):
+        # rank 0 looks (the directory may be on its disk only) and every rank hears, so all of them stop
+        taken = self.is_main and resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir())
+        if distributed.broadcast_object(taken, self.dist):
             raise GanforgeError(f"run directory {self.run_dir} already exists; pick a new --out or continue it with --resume {self.run_dir}")
         if t.threads:
             torch.set_num_threads(t.threads)
@@ -171,6 +173,7 @@ class Trainer:
 
         # -- counters, restored from a checkpoint when resuming ----------
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.epoch_seconds, self.epoch_images = 0.0, 0  # of the current epoch so far, across resumes
         if self.resume_state is not None and "G" in self.resume_state:  # else: restart of a run killed before its first checkpoint
             self._load_state(self.resume_state)
         self.tb = None
@@ -199,6 +202,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
+            "epoch_progress": [self.epoch_seconds, self.epoch_images],
             "config": self.cfg.to_dict(),
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
@@ -226,6 +230,7 @@ class Trainer:
             self.stepper.scaler.load_state_dict(state["scaler"])
         self.fixed_z, self.fixed_y = state["fixed_z"], state["fixed_y"]
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.epoch_seconds, self.epoch_images = state.get("epoch_progress", (0.0, 0))  # older checkpoints: none
         ranks = state.get("rng_ranks")
         set_rng_state(ranks[self.rank] if ranks and len(ranks) == self.world_size else state["rng"], self.device)
 
@@ -371,8 +376,10 @@ class Trainer:
             bar = tqdm(total=len(batches) // per_step, initial=self.batch_in_epoch // per_step,
                        desc=f"epoch {self.epoch + 1}" + (f"/{t.epochs}" if t.steps is None else ""),
                        disable=not (t.progress and self.is_main), leave=False, file=sys.stderr,
-                       mininterval=0.5 if sys.stderr.isatty() else 15, unit="step", dynamic_ncols=True)
+                       mininterval=0.5 if sys.stderr.isatty() else 15, unit="step", dynamic_ncols=True,
+                       delay=0 if sys.stderr.isatty() else 15)  # in a log file: nothing for an epoch under 15 s
             t0, images = time.perf_counter(), 0
+            before_s, before_images = self.epoch_seconds, self.epoch_images  # a resumed epoch's earlier part
             while not self._done():
                 need = self._d_batches_for(self.step)
                 if self.batch_in_epoch + need > len(batches):
@@ -381,6 +388,7 @@ class Trainer:
                 self.batch_in_epoch += need
                 d_loss, g_loss = self.train_step(chunk)
                 images += sum(len(i) for i in chunk) * self.world_size
+                self.epoch_seconds, self.epoch_images = before_s + time.perf_counter() - t0, before_images + images
                 self.step += 1
                 pending.append((self.step, self.epoch + 1, d_loss, g_loss))
                 if len(pending) >= t.log_every:
@@ -391,13 +399,14 @@ class Trainer:
                     break
             bar.close()
             last = self._flush(pending, bar) or last
-            seconds = time.perf_counter() - t0
+            seconds, images = self.epoch_seconds, self.epoch_images
             epoch_complete = self.batch_in_epoch + self._d_batches_for(self.step) > len(batches)
             if not epoch_complete:
                 break  # stopped by train.steps or train.minutes in the middle of an epoch
             # -- end of epoch: samples, timing, checkpoint -----------------
             self.epoch += 1
             self.batch_in_epoch = 0
+            self.epoch_seconds, self.epoch_images = 0.0, 0
             self._save_samples(self.epoch)
             if self.is_main:
                 ips = images / max(seconds, 1e-9)
