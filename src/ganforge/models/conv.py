@@ -7,13 +7,13 @@ forms differ widely in speed on the CPU, for the same sums (docs/benchmarks.md, 
 bf16 and fp32 on seed 000's layers):
 
 - a stride-1 transposed convolution runs faster as an ordinary convolution with the kernel
-  flipped and its in/out axes swapped (G's 256->128 layer: 43 -> 34 ms forward in bf16);
+  flipped and its in/out axes swapped (G's 256->128 layer: 45 -> 35 ms forward in bf16);
 - a stride-2 transposed convolution with few output channels (an image layer: 64 -> 1)
   runs at a tenth of the machine's speed; split into its stride x stride output phases it is
   one stride-1 convolution with stride**2 * C_out channels followed by a pixel shuffle
-  (12 -> 3 ms in bf16). The input gradient of a stride-2 convolution with few input
+  (10 -> 4 ms in bf16). The input gradient of a stride-2 convolution with few input
   channels (D's first layer) is the same transposed convolution and gets the same treatment
-  (10 -> 3 ms).
+  (that layer's forward + backward: 13.5 -> 7.3 ms).
 
 ``Conv2d`` and ``ConvTranspose2d`` here are ``torch.nn``'s, with the same parameters and
 state-dict keys; on the CPU, where a faster form applies, their forward goes through an
