@@ -8,7 +8,8 @@ Separate processes of the same configuration differ by up to 15% on this machine
 docs/benchmarks.md), more than most single optimisations gain; steps of A and B taken
 in turn in one process see the same machine, so their difference is what the change
 buys. Prints the median ms per step of each over the rounds and the median of the
-per-round differences.
+per-round differences. Settings that hold for the whole process (``train.threads``) cannot be
+compared this way: the last trainer built sets them for both; use run_benchmarks.py.
 """
 
 from __future__ import annotations
@@ -18,24 +19,16 @@ import contextlib
 import statistics
 import tempfile
 import time
-from itertools import cycle
 from pathlib import Path
 
-from ganforge.bench import override_items
-from ganforge.config import resolve
+from ganforge.bench import bench_config, step_chunks
 from ganforge.models.conv import reference_forms
 from ganforge.train import Trainer
-from ganforge.train.batches import epoch_batches
 
 
-def trainer_for(preset: str, dataset: str, overrides: list[str], tmp: str):
-    items = override_items(dataset=dataset, device=None, overrides=overrides)
-    items.setdefault("train.progress", False)
-    trainer = Trainer(resolve(preset, items), run_dir=Path(tmp) / f"run{id(items)}")
-    t = trainer.cfg.train
-    batches = epoch_batches(len(trainer.data), t.batch_size, t.seed, 0, True, 0, 1)
-    need = trainer._d_batches_for(0)
-    return trainer, cycle([batches[i:i + need] for i in range(0, len(batches) - need + 1, need)])
+def trainer_for(preset: str, dataset: str, overrides: list[str], run_dir: Path):
+    trainer = Trainer(bench_config(preset, dataset=dataset, overrides=overrides), run_dir=run_dir)
+    return trainer, step_chunks(trainer)
 
 
 def main() -> None:
@@ -49,9 +42,9 @@ def main() -> None:
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        a, a_batches = trainer_for(args.preset, args.dataset, [], tmp)
+        a, a_batches = trainer_for(args.preset, args.dataset, [], Path(tmp) / "a")
         if args.change == "overrides":
-            b, b_batches = trainer_for(args.preset, args.dataset, args.overrides, tmp)
+            b, b_batches = trainer_for(args.preset, args.dataset, args.overrides, Path(tmp) / "b")
             sides = {"preset": (a, a_batches, contextlib.nullcontext),
                      " ".join(args.overrides): (b, b_batches, contextlib.nullcontext)}
         elif args.change == "forms":

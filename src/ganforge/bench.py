@@ -73,17 +73,31 @@ def step_flops(trainer, chunk) -> int:
     return counter.get_total_flops()
 
 
+def bench_config(preset: str, *, dataset: str | None = None, device: str | None = None, overrides=None):
+    """``preset`` with the overrides, as benchmarks run it (no progress bar)."""
+    items = override_items(dataset=dataset, device=device, overrides=overrides)
+    items.setdefault("train.progress", False)
+    return resolve(preset, items)
+
+
+def step_chunks(trainer):
+    """An endless cycle over the first epoch's batches, in the groups one training step takes."""
+    from ganforge.train.batches import epoch_batches
+
+    t = trainer.cfg.train
+    batches = epoch_batches(len(trainer.data), t.batch_size, t.seed, 0, True, trainer.rank, trainer.world_size)
+    need = trainer._d_batches_for(0)
+    return cycle([batches[i:i + need] for i in range(0, len(batches) - need + 1, need)])
+
+
 def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windows: int = 5,
               warmup: int | None = None, device: str | None = None, overrides=None) -> dict:
     """Time ``preset``'s training and sampling; returns the figures as a dict (see ``ganforge bench --json``)."""
     from ganforge.train import Trainer
-    from ganforge.train.batches import epoch_batches
 
     if steps < 1 or windows < 1:
         raise ConfigError(f"--steps and --windows must be at least 1, got {steps} and {windows}")
-    items = override_items(dataset=dataset, device=device, overrides=overrides)
-    items.setdefault("train.progress", False)
-    cfg = resolve(preset, items)
+    cfg = bench_config(preset, dataset=dataset, device=device, overrides=overrides)
     t = cfg.train
     windows = min(windows, steps)
     per_window = steps // windows
@@ -92,10 +106,8 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, run_dir=Path(tmp) / "bench")  # writes nothing until fit()
         dev = trainer.device
-        batches = epoch_batches(len(trainer.data), t.batch_size, t.seed, 0, True, trainer.rank, trainer.world_size)
-        need = trainer._d_batches_for(0)
-        chunks = cycle([batches[i:i + need] for i in range(0, len(batches) - need + 1, need)])
-        images_per_step = t.batch_size * need if t.update == "alternating" else t.batch_size
+        chunks = step_chunks(trainer)
+        images_per_step = t.batch_size * trainer._d_batches_for(0) if t.update == "alternating" else t.batch_size
         images_per_step *= trainer.world_size  # under torchrun: every rank's batch, i.e. the whole job's rate
 
         # -- training ------------------------------------------------------

@@ -36,6 +36,17 @@ def _grads(y, inputs, seed=0):
     return torch.autograd.grad(y, inputs, g)
 
 
+def assert_same_layer(fast: nn.Module, ref: nn.Module, x: torch.Tensor) -> None:
+    """ganforge's layer with torch.nn's weights: the same output and gradients (input, weight, bias) in float64."""
+    ref, fast = ref.double(), fast.double()
+    fast.load_state_dict(ref.state_dict())
+    x = x.requires_grad_(True)
+    y_ref, y = ref(x), fast(x)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    for a, b in zip(_grads(y, [x, *fast.parameters()]), _grads(y_ref, [x, *ref.parameters()])):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
 # (kernel, padding, stride) whose transposed convolution can output exactly stride x the input:
 # output_padding = stride + 2 * padding - kernel must lie in [0, stride)
 PHASED = [(k, p, s) for s in (2, 3) for k, p in [(5, 2), (4, 1), (3, 1), (3, 0), (6, 2)] if 0 <= s + 2 * p - k < s]
@@ -64,14 +75,9 @@ def test_conv_transpose_matches_torch_nn(c_in, c_out, k, s, p, op, size, form, b
     width = size + 1 if size > 1 else 1
     assert transposed_form((3, c_in, size, width), (c_in, c_out, k, k), (s, s), (p, p), (op, op), (1, 1), 1) == form
     torch.manual_seed(0)
-    ref = nn.ConvTranspose2d(c_in, c_out, k, s, p, op, bias=bias).double()
-    fast = ConvTranspose2d(c_in, c_out, k, s, p, op, bias=bias).double()
-    fast.load_state_dict(ref.state_dict())
-    x = torch.randn(3, c_in, size, width, dtype=torch.float64, requires_grad=True)
-    y_ref, y = ref(x), fast(x)
-    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
-    for a, b in zip(_grads(y, [x, *fast.parameters()]), _grads(y_ref, [x, *ref.parameters()])):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+    assert_same_layer(ConvTranspose2d(c_in, c_out, k, s, p, op, bias=bias),
+                      nn.ConvTranspose2d(c_in, c_out, k, s, p, op, bias=bias),
+                      torch.randn(3, c_in, size, width, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("c_in,c_out,k,s,p,size,form", ORDINARY)
@@ -79,14 +85,8 @@ def test_conv_transpose_matches_torch_nn(c_in, c_out, k, s, p, op, size, form, b
 def test_conv_matches_torch_nn(c_in, c_out, k, s, p, size, form, bias):
     assert input_grad_form((3, c_in, size, size), (c_out, c_in, k, k), (s, s), (p, p), (1, 1), 1) == form
     torch.manual_seed(0)
-    ref = nn.Conv2d(c_in, c_out, k, s, p, bias=bias).double()
-    fast = Conv2d(c_in, c_out, k, s, p, bias=bias).double()
-    fast.load_state_dict(ref.state_dict())
-    x = torch.randn(3, c_in, size, size, dtype=torch.float64, requires_grad=True)
-    y_ref, y = ref(x), fast(x)
-    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
-    for a, b in zip(_grads(y, [x, *fast.parameters()]), _grads(y_ref, [x, *ref.parameters()])):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+    assert_same_layer(Conv2d(c_in, c_out, k, s, p, bias=bias), nn.Conv2d(c_in, c_out, k, s, p, bias=bias),
+                      torch.randn(3, c_in, size, size, dtype=torch.float64))
 
 
 def test_only_the_needed_gradients_and_the_second_derivative():

@@ -53,9 +53,12 @@ class SampleWeights:
         self.factors: torch.Tensor | None = None
 
     def scale(self, grad: torch.Tensor) -> torch.Tensor:
-        if self.factors is None:
-            return grad
-        return grad * self.factors.to(grad.dtype).view(-1, *[1] * (grad.dim() - 1))
+        return grad if self.factors is None else scale_per_sample(grad, self.factors)
+
+
+def scale_per_sample(t: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """``t[i] * factors[i]`` for each sample i of a batch (any trailing shape), in ``t``'s dtype."""
+    return t * factors.to(t.dtype).view(-1, *[1] * (t.dim() - 1))
 
 
 _SAMPLE_WEIGHTS: ContextVar[SampleWeights | None] = ContextVar("ganforge_sample_weights", default=None)

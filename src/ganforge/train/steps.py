@@ -21,7 +21,7 @@ from torch import nn
 from ganforge.config import RunConfig
 from ganforge.losses import OBJECTIVES, gradient_penalty, r1_penalty
 from ganforge.models.base import sample_latent
-from ganforge.models.conv import Conv2d, Linear, per_sample_weight_grads
+from ganforge.models.conv import Conv2d, Linear, per_sample_weight_grads, scale_per_sample
 
 
 def _split(out):
@@ -242,7 +242,7 @@ class Stepper:
         d_params = [p for p in self.D.parameters() if p.requires_grad]
         *d_grads, fake_grad = torch.autograd.grad([r, f], d_params + [fake], [a_real, c])
         g_params = [p for p in self.G.parameters() if p.requires_grad]
-        g_grads = torch.autograd.grad(fake, g_params, fake_grad * (b / c).view(-1, *[1] * (fake.dim() - 1)))
+        g_grads = torch.autograd.grad(fake, g_params, scale_per_sample(fake_grad, b / c))
         for p, g in zip(g_params + d_params, list(g_grads) + d_grads):
             p.grad = g
         return d_loss, g_loss
