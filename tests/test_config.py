@@ -68,3 +68,19 @@ def test_round_trip_through_dict():
 
 def test_presets_listed_sorted():
     assert preset_names() == sorted(preset_names())
+
+
+def test_saved_configs_keep_the_padding_they_were_made_with():
+    """A config written before model.padding existed (ganforge 0.1) computed PyTorch's symmetric padding:
+    from_saved keeps that; a new run, and a saved config that names its padding, get what they say."""
+    from ganforge.config import from_saved
+
+    old = resolve("mnist-dcgan").to_dict()
+    del old["model"]["padding"]
+    assert from_saved(old).model.padding == "symmetric"
+    assert "padding" not in old["model"]  # the caller's dict is left as it was
+    assert resolve("mnist-dcgan").model.padding == "tf"
+    new = resolve("mnist-dcgan").to_dict()
+    assert from_saved(new).model.padding == "tf"
+    with pytest.raises(ConfigError, match="model.padding must be one of tf, symmetric"):
+        resolve("mnist-dcgan", {"model.padding": "same"})

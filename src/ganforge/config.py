@@ -43,6 +43,8 @@ class ModelConfig:
     d_dropout: float = 0.0          # dropout after D's hidden layers
     spectral_norm: bool = False     # spectral normalisation on D's weight layers
     conditional: bool = False       # condition G (and D) on class labels
+    padding: str = "tf"             # 'same' padding of the Keras-derived archs (dcgan-tf, dcgan-keras, dcgan-cifar):
+                                    # tf (TensorFlow's, odd pixel after) | symmetric (PyTorch's, runs made before 0.2)
 
 
 @dataclass
@@ -193,6 +195,20 @@ def from_dict(values: dict[str, Any]) -> RunConfig:
     return cfg
 
 
+# Fields added after runs were made with their old behaviour: a saved config without the field
+# computes what it did when it was written, never what the new default computes.
+LEGACY_DEFAULTS = {("model", "padding"): "symmetric"}  # ganforge 0.1 padded 'same' layers symmetrically
+
+
+def from_saved(values: dict[str, Any]) -> RunConfig:
+    """The config of an existing run (its config.yaml or a checkpoint), with ``LEGACY_DEFAULTS`` for fields it predates."""
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+    for (section, name), old in LEGACY_DEFAULTS.items():
+        if isinstance(values.get(section), dict) and name not in values[section]:
+            values[section][name] = old
+    return from_dict(values)
+
+
 # ---------------------------------------------------------------------------
 # Presets
 
@@ -299,6 +315,7 @@ def validate(cfg: RunConfig) -> None:
         "train.device": (t.device, ("cpu", "cuda", "auto")),
         "train.precision": (t.precision, ("fp32", "bf16", "fp16", "auto")),
         "model.noise": (cfg.model.noise, ("normal", "uniform")),
+        "model.padding": (cfg.model.padding, ("tf", "symmetric")),
         "g_optim.name": (cfg.g_optim.name, ("adam", "rmsprop", "sgd")),
         "d_optim.name": (cfg.d_optim.name, ("adam", "rmsprop", "sgd")),
     }

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganforge.config import from_dict
+from ganforge.config import from_saved
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.models import build_models
 from ganforge.models.base import sample_latent
@@ -76,7 +76,7 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", ema:
     if not path.exists():
         raise CheckpointError(f"{path} does not exist; give a run directory or a checkpoint file")
     state = load_checkpoint(path) if path.is_file() else latest_checkpoint(path)
-    cfg = from_dict(state["config"])
+    cfg = from_saved(state["config"])
     data = state["data"]
     num_classes = data["num_classes"] if cfg.model.conditional else 0
     G, _ = build_models(cfg.model, tuple(data["shape"]), num_classes)

@@ -1,11 +1,13 @@
 """ganforge.models.conv: the same sums as torch.nn's convolutions, computed in other forms."""
 
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models.conv import (Conv2d, ConvTranspose2d, _phase_taps, input_grad_form, phased_conv_transpose2d,
+from ganforge.models.conv import (Conv2d, ConvTranspose2d, _phase_taps, input_grad_form, phased_conv_transpose2d, reference_forms,
                                   transposed_form)
 
 # (C_in, C_out, kernel, stride, padding, output_padding, size, form): seed 000's generator layers,
@@ -164,5 +166,110 @@ def test_per_sample_weight_gradients(layer):
     (gx_ref,) = torch.autograd.grad(y_ref, [x], upstream, retain_graph=True)
     shape = (-1,) + (1,) * (upstream.dim() - 1)
     gw_ref, gb_ref = torch.autograd.grad(y_ref, [ref.weight, ref.bias], upstream * sample_w.view(shape))
+    for a, b in ((gx, gx_ref), (gw, gw_ref), (gb, gb_ref)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
+# -- TensorFlow's padding='same' ----------------------------------------------------------
+
+def test_tf_same_transposed_convolution_on_a_delta():
+    """A 5x5 stride-2 Conv2DTranspose(padding='same') of a delta at input (m, m) puts kernel tap
+    (t_h, t_w) at output (2m + t_h - 1, 2m + t_w - 1): TensorFlow drops one pixel of the full output
+    before (PyTorch's padding=2 drops two, shifting the image by one pixel)."""
+    from ganforge.models.conv import ConvTranspose2dSame
+
+    taps = torch.arange(25, dtype=torch.float64).view(1, 1, 5, 5) + 1   # tap (h, w) holds 5h + w + 1
+    for m in (0, 1):
+        x = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
+        x[0, 0, m, m] = 1.0
+        layer = ConvTranspose2dSame(1, 1, 5, 2, bias=False).double()
+        with torch.no_grad():
+            layer.weight.copy_(taps)
+        expected = torch.zeros(6, 6, dtype=torch.float64)
+        for th in range(5):
+            for tw in range(5):
+                i, j = 2 * m + th - 1, 2 * m + tw - 1
+                if 0 <= i < 6 and 0 <= j < 6:
+                    expected[i, j] = taps[0, 0, th, tw]
+        for forms in (contextlib.nullcontext, reference_forms):
+            with forms():
+                torch.testing.assert_close(layer(x)[0, 0], expected, rtol=0, atol=0)
+        torch_nn = F.conv_transpose2d(x, taps, None, 2, 2, 1)[0, 0]  # PyTorch's symmetric padding: one pixel later
+        assert torch.equal(torch_nn[:-1, :-1], expected[1:, 1:]) and not torch.equal(torch_nn, expected)
+
+
+def test_tf_same_convolution_on_a_delta():
+    """A 5x5 stride-2 Conv2D(padding='same') on a 4x4 input pads 1 before and 2 after: output m reads
+    input 2m - 1 ... 2m + 3, so a delta at input 3 meets tap 4 in output 0 and tap 2 in output 1."""
+    from ganforge.models.conv import Conv2dSame
+
+    taps = torch.arange(25, dtype=torch.float64).view(1, 1, 5, 5) + 1
+    layer = Conv2dSame(1, 1, 5, 2, bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(taps)
+    x = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
+    x[0, 0, 3, 3] = 1.0
+    expected = torch.tensor([[taps[0, 0, 4, 4], taps[0, 0, 4, 2]], [taps[0, 0, 2, 4], taps[0, 0, 2, 2]]],
+                            dtype=torch.float64)
+    torch.testing.assert_close(layer(x)[0, 0], expected, rtol=0, atol=0)
+    assert F.conv2d(x, taps, None, 2, 2)[0, 0, 0, 0] == 0  # PyTorch's padding=2 misses the delta there
+
+
+def _reference_same_transposed(x, w, b, stride):
+    """TF's definition: the full transposed convolution, (k - s) // 2 pixels dropped before, stride x n kept."""
+    k = w.shape[2]
+    full = F.conv_transpose2d(x, w, b, stride)
+    lo = (k - stride) // 2
+    return full[:, :, lo:lo + stride * x.shape[2], lo:lo + stride * x.shape[3]]
+
+
+# (C_in, C_out, kernel, stride, size, form): seed 000's G layers in TF's padding, and kernels where k - s is even
+SAME_TRANSPOSED = [(6, 1, 5, 2, 7, "phased"), (6, 8, 5, 2, 7, "onednn"), (5, 3, 4, 2, 6, "phased"),
+                   (4, 3, 5, 1, 7, "flipped"), (3, 2, 3, 2, 5, "phased"), (3, 6, 3, 2, 5, "onednn")]
+
+
+@pytest.mark.parametrize("c_in,c_out,k,s,size,form", SAME_TRANSPOSED)
+@pytest.mark.parametrize("bias", [False, True])
+def test_tf_same_transposed_matches_its_definition(c_in, c_out, k, s, size, form, bias):
+    from ganforge.models.conv import ConvTranspose2dSame
+
+    torch.manual_seed(0)
+    layer = ConvTranspose2dSame(c_in, c_out, k, s, bias=bias).double()
+    x = torch.randn(3, c_in, size, size + 1, dtype=torch.float64, requires_grad=True)
+    assert transposed_form(x.shape, layer.weight.shape, layer.stride, layer.padding, layer.output_padding, (1, 1), 1,
+                           layer.crop) == form
+    y = layer(x)
+    y_ref = _reference_same_transposed(x, layer.weight, layer.bias, s)
+    assert y.shape == (3, c_out, s * size, s * (size + 1))
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    for a, b in zip(_grads(y, [x, *layer.parameters()]), _grads(y_ref, [x, *layer.parameters()])):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("c_in,c_out,k,s,size,form", [(1, 6, 5, 2, 28, "phased"), (6, 8, 5, 2, 14, "onednn"),
+                                                      (2, 3, 5, 2, 7, "onednn"), (2, 4, 3, 1, 6, "onednn")])
+@pytest.mark.parametrize("sample_weights", [False, True])
+def test_tf_same_convolution_matches_explicit_padding(c_in, c_out, k, s, size, form, sample_weights):
+    from ganforge.models.conv import Conv2dSame, per_sample_weight_grads, same_padding
+
+    torch.manual_seed(0)
+    layer = Conv2dSame(c_in, c_out, k, s).double()
+    x = torch.randn(4, c_in, size, size, dtype=torch.float64, requires_grad=True)
+    before, after = same_padding(size, k, s)
+    extra = (after - before,) * 2
+    assert input_grad_form(x.shape, layer.weight.shape, layer.stride, (before,) * 2, (1, 1), 1, extra) == form
+    factors = torch.tensor([1.0, -0.5, 0.0, 2.0], dtype=torch.float64)
+    with per_sample_weight_grads() if sample_weights else contextlib.nullcontext() as weights:
+        y = layer(x)
+    if sample_weights:
+        weights.factors = factors
+    y_ref = F.conv2d(F.pad(x, (before, after, before, after)), layer.weight, layer.bias, s)
+    assert y.shape[2] == -(-size // s)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    upstream = torch.randn(y.shape, dtype=torch.float64)
+    gx, gw, gb = torch.autograd.grad(y, [x, layer.weight, layer.bias], upstream)
+    (gx_ref,) = torch.autograd.grad(y_ref, [x], upstream, retain_graph=True)
+    scaled = upstream * factors.view(-1, 1, 1, 1) if sample_weights else upstream
+    gw_ref, gb_ref = torch.autograd.grad(y_ref, [layer.weight, layer.bias], scaled)
     for a, b in ((gx, gx_ref), (gw, gw_ref), (gb, gb_ref)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-11)

@@ -144,3 +144,36 @@ def test_resume_point_without_checkpoint_uses_config(run, tmp_path, capsys):
     empty.mkdir()
     with pytest.raises(CheckpointError, match="no checkpoint in"):
         resume_point(empty)
+
+
+def test_a_run_made_before_tf_padding_samples_and_resumes_with_its_own_padding(tmp_path):
+    """ganforge 0.1 wrote no model.padding and padded seed 000's layers symmetrically: such a run keeps
+    computing exactly that when sampled, evaluated or resumed, never TensorFlow's padding silently."""
+    import yaml
+
+    from ganforge.models import build_models
+    from ganforge.models.conv import ConvTranspose2dSame
+    from ganforge.sampler import load_generator
+
+    folder = digit_folder(tmp_path / "digits")
+    over = ["train.batch_size=16", "train.progress=false", "train.num_samples=4", f"data.name=folder:{folder}",
+            "data.image_size=8", "train.epochs=1", "model.padding=symmetric"]
+    run = Trainer(resolve("mnist-dcgan", over), run_dir=tmp_path / "run").fit()
+    for path in list_checkpoints(run):  # make it the 0.1 run: no padding field in the checkpoint or config.yaml
+        state = torch.load(path, weights_only=True)
+        del state["config"]["model"]["padding"]
+        torch.save(state, path)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    del config["model"]["padding"]
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+
+    G = load_generator(run)
+    assert not any(isinstance(m, ConvTranspose2dSame) for m in G.modules())
+    state = latest_checkpoint(run)
+    G_sym, _ = build_models(resolve("mnist-dcgan", {"model.padding": "symmetric"}).model, tuple(state["data"]["shape"]))
+    G_sym.load_state_dict(state["G"])
+    z = torch.randn(4, G.z_dim)
+    assert torch.equal(G(z), G_sym.eval()(z))
+    resumed = Trainer.resume(run, {"train.epochs": 2})
+    assert resumed.cfg.model.padding == "symmetric"
+    assert not any(isinstance(m, ConvTranspose2dSame) for m in resumed.G.modules())

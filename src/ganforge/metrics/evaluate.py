@@ -242,7 +242,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
                  log: bool = True, printer=print) -> dict:
     """Sample ``num`` images from a run's newest checkpoint (or a checkpoint file), score them,
     append the result to the run's metrics.jsonl and draw D's histograms (seed 003)."""
-    from ganforge.config import from_dict
+    from ganforge.config import from_saved
     from ganforge.sampler import load_generator
     from ganforge.train.checkpoint import latest_checkpoint, load_checkpoint
 
@@ -252,7 +252,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
     state = load_checkpoint(path) if path.is_file() else latest_checkpoint(path)
     ckpt = path if path.is_file() else Path(state["path"])
     run_dir = ckpt.parent.parent  # RUN_DIR/checkpoints/ckpt_<step>.pt
-    cfg = from_dict(state["config"])
+    cfg = from_saved(state["config"])
     G = load_generator(ckpt, device=device)
     labels = [i % G.num_classes for i in range(num)] if G.num_classes else None
     x = G.sample(num, labels=labels, seed=seed)

@@ -10,7 +10,7 @@ from ganforge.models.acgan import ACGANDiscriminator, ACGANGenerator
 from ganforge.models.base import Discriminator, Generator
 from ganforge.models.cgan import ProjDiscriminator, ProjGenerator
 from ganforge.models.dcgan import (CifarDiscriminator, CifarGenerator, DCGANDiscriminator, DCGANGenerator,
-                                   TFDiscriminator, TFGenerator)
+                                   KerasDiscriminator, KerasGenerator, TFDiscriminator, TFGenerator)
 from ganforge.models.layers import keras_init
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.registry import Registry
@@ -41,8 +41,19 @@ def build_dcgan_tf(cfg: ModelConfig, shape: tuple, num_classes: int):
     _require_image(cfg, shape, "dcgan-tf")
     _unconditional(cfg, "dcgan-tf")
     _require_size_multiple(shape, 4, "dcgan-tf", example=28)
-    return (TFGenerator(cfg.z_dim, shape, cfg.leaky_slope),
-            TFDiscriminator(shape, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm))
+    return (TFGenerator(cfg.z_dim, shape, cfg.leaky_slope, cfg.padding),
+            TFDiscriminator(shape, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm, cfg.padding))
+
+
+@ARCHS.register("dcgan-keras", "seed 003: its Keras G (activation before batch norm) and D (BN, dropout); size divisible by 4")
+def build_dcgan_keras(cfg: ModelConfig, shape: tuple, num_classes: int):
+    _require_image(cfg, shape, "dcgan-keras")
+    _unconditional(cfg, "dcgan-keras")
+    _require_size_multiple(shape, 4, "dcgan-keras", example=28)
+    if cfg.spectral_norm:
+        raise ConfigError("architecture 'dcgan-keras' has no spectral-norm form (its D has batch norm); drop model.spectral_norm")
+    return (KerasGenerator(cfg.z_dim, shape, cfg.padding),
+            KerasDiscriminator(shape, cfg.leaky_slope, cfg.d_dropout, cfg.padding))
 
 
 @ARCHS.register("dcgan", "Radford et al. 2015 DCGAN, any size 4-7 x 2^n (16, 28, 32, 64 ...)")
@@ -84,7 +95,7 @@ def build_dcgan_cifar(cfg: ModelConfig, shape: tuple, num_classes: int):
     _require_image(cfg, shape, "dcgan-cifar")
     _unconditional(cfg, "dcgan-cifar")
     _require_size_multiple(shape, 4, "dcgan-cifar", example=32)
-    return CifarGenerator(cfg.z_dim, shape), CifarDiscriminator(shape, cfg.spectral_norm)
+    return CifarGenerator(cfg.z_dim, shape, cfg.padding), CifarDiscriminator(shape, cfg.spectral_norm)
 
 
 @ARCHS.register("acgan", "seed 002: the Keras ACGAN (label-embedding x noise G; D with validity and class heads)")

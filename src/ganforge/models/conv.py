@@ -22,6 +22,10 @@ autograd function that routes each of the three computations to it, and everywhe
 exactly ``torch.nn``'s. Results agree with ``torch.nn`` to rounding (tests/models/test_conv.py,
 in float64).
 
+``Conv2dSame`` and ``ConvTranspose2dSame`` are TensorFlow's ``padding='same'``: where the padding
+is odd, TensorFlow puts the extra pixel after (right, bottom), which PyTorch's symmetric padding
+cannot express; they keep the same fast forms.
+
 ``Conv2d`` and ``Linear`` can also weight their weight gradients per sample while passing the
 input gradient on unweighted (``per_sample_weight_grads``): what lets the simultaneous step
 get D's and G's gradients from one backward pass through D (train/steps.py).
@@ -88,6 +92,13 @@ def reference_forms():
         _REFERENCE.reset(token)
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's padding='same' for one axis of a ``size`` input: (before, after); the odd pixel goes after."""
+    out = -(-size // stride)  # ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 def _phase_taps(kernel: int, stride: int, padding: int) -> tuple[list[list[int]], int, int]:
     """Split a stride-``stride`` transposed convolution along one axis into its output phases.
 
@@ -134,9 +145,16 @@ def _phases_fit(in_size, out_size, weight_shape, stride, padding, dilation, grou
             and tuple(out_size) == (s * in_size[0], s * in_size[1]))
 
 
-def transposed_form(x_shape, weight_shape, stride, padding, output_padding, dilation, groups) -> str:
-    """How ``ConvTranspose2d`` computes its output on the CPU: "flipped", "phased" or "onednn"."""
+def transposed_form(x_shape, weight_shape, stride, padding, output_padding, dilation, groups, crop=False) -> str:
+    """How ``ConvTranspose2d`` computes its output on the CPU: "flipped", "phased" or "onednn".
+
+    ``crop``: the output is cut to stride x the input (``ConvTranspose2dSame``).
+    """
     kernel = weight_shape[2:]
+    if crop:
+        out = [n * s for n, s in zip(x_shape[2:], stride)]
+        fits = _phases_fit(x_shape[2:], out, weight_shape, stride, padding, dilation, groups)
+        return "phased" if weight_shape[1] <= SMALL_CHANNELS and fits else "onednn"
     if (tuple(stride) == (1, 1) and tuple(output_padding) == (0, 0) and groups == 1 and tuple(dilation) == (1, 1)
             and all(p <= k - 1 <= n - 1 for p, k, n in zip(padding, kernel, x_shape[2:]))):
         return "flipped"  # not for inputs smaller than the kernel (a 1x1 latent): slower there
@@ -146,9 +164,12 @@ def transposed_form(x_shape, weight_shape, stride, padding, output_padding, dila
     return "onednn"
 
 
-def input_grad_form(x_shape, weight_shape, stride, padding, dilation, groups) -> str:
-    """How ``Conv2d`` computes its input gradient on the CPU: "phased" or "onednn"."""
-    out = [(n + 2 * p - k) // s + 1 for n, p, k, s in zip(x_shape[2:], padding, weight_shape[2:], stride)]
+def input_grad_form(x_shape, weight_shape, stride, padding, dilation, groups, extra=(0, 0)) -> str:
+    """How ``Conv2d`` computes its input gradient on the CPU: "phased" or "onednn".
+
+    ``extra``: zeros padded after (bottom, right) beyond ``padding`` (``Conv2dSame``).
+    """
+    out = [(n + e + 2 * p - k) // s + 1 for n, e, p, k, s in zip(x_shape[2:], extra, padding, weight_shape[2:], stride)]
     if weight_shape[1] <= SMALL_CHANNELS and _phases_fit(out, x_shape[2:], weight_shape, stride, padding, dilation, groups):
         return "phased"
     return "onednn"
@@ -178,9 +199,9 @@ class _ConvTranspose(torch.autograd.Function):
     """A transposed convolution whose forward pass is "flipped" or "phased"; backward is oneDNN's."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation, groups, form):
+    def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation, groups, form, crop=False):
         ctx.save_for_backward(x, weight)
-        ctx.args = (stride, padding, output_padding, dilation, groups, bias is not None)
+        ctx.args = (stride, padding, output_padding, dilation, groups, bias is not None, crop)
         if form == "flipped":  # (B, C_in, H, W) -> (B, C_out, H', W'): the kernel flipped, (C_in, C_out) swapped
             flipped = weight.flip(2, 3).transpose(0, 1)
             return F.conv2d(x, flipped, bias, 1, [k - 1 - p for p, k in zip(padding, weight.shape[2:])])
@@ -190,12 +211,15 @@ class _ConvTranspose(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        stride, padding, output_padding, dilation, groups, has_bias = ctx.args
+        stride, padding, output_padding, dilation, groups, has_bias, crop = ctx.args
         need = _wanted(ctx)
+        if crop:  # the rows and columns cut off after the output had no effect: zero gradient
+            full = [(n - 1) * s - 2 * p + k for n, s, p, k in zip(x.shape[2:], stride, padding, weight.shape[2:])]
+            grad = F.pad(grad, (0, full[1] - grad.shape[3], 0, full[0] - grad.shape[2]))
         gx, gw, gb = aten.convolution_backward(
             grad, x, weight, [weight.shape[1] * groups] if has_bias else None, stride, padding, dilation, True,
             output_padding, groups, [need[0], need[1], has_bias and need[2]])
-        return gx, gw, gb, None, None, None, None, None, None
+        return gx, gw, gb, None, None, None, None, None, None, None
 
 
 class _Conv(torch.autograd.Function):
@@ -203,15 +227,26 @@ class _Conv(torch.autograd.Function):
     weighted per sample; the forward pass is oneDNN's."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, form, weights):
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, form, weights, extra=(0, 0)):
+        size = x.shape[2:]
+        if any(extra):  # TensorFlow's odd padding pixel after: (B, C, H, W) -> (B, C, H + e0, W + e1)
+            x = F.pad(x, (0, extra[1], 0, extra[0]))
         ctx.save_for_backward(x, weight)
-        ctx.args = (stride, padding, dilation, groups, bias is not None, form, weights)
+        ctx.args = (stride, padding, dilation, groups, bias is not None, form, weights, size)
         return aten.convolution(x, weight, bias, stride, padding, dilation, False, [0, 0], groups)
 
     @staticmethod
     def backward(ctx, grad):
+        gx, gw, gb = _Conv._grads(ctx, grad)
+        size = ctx.args[-1]
+        if gx is not None and tuple(gx.shape[2:]) != tuple(size):
+            gx = gx[:, :, :size[0], :size[1]]  # the gradient of the padded input, cut to the input
+        return gx, gw, gb, None, None, None, None, None, None, None
+
+    @staticmethod
+    def _grads(ctx, grad):
         x, weight = ctx.saved_tensors
-        stride, padding, dilation, groups, has_bias, form, weights = ctx.args
+        stride, padding, dilation, groups, has_bias, form, weights, _ = ctx.args
         need = _wanted(ctx)
         conv = (stride, padding, dilation, False, [0, 0], groups)
         bias_sizes = [weight.shape[0]] if has_bias else None
@@ -219,15 +254,14 @@ class _Conv(torch.autograd.Function):
         if form == "phased" and need[0]:  # the input gradient is a transposed convolution of the output gradient
             gx = phased_conv_transpose2d(grad, weight, stride[0], padding[0])
         elif weights is None:  # oneDNN's own, with the weight gradient in the same call
-            return (*aten.convolution_backward(grad, x, weight, bias_sizes, *conv,
-                                                [need[0], need[1], has_bias and need[2]]),) + (None,) * 6
+            return aten.convolution_backward(grad, x, weight, bias_sizes, *conv, [need[0], need[1], has_bias and need[2]])
         elif need[0]:
             gx = aten.convolution_backward(grad, x, weight, None, *conv, [True, False, False])[0]
         if need[1] or (has_bias and need[2]):
             wgrad = grad if weights is None else weights.scale(grad)
             _, gw, gb = aten.convolution_backward(wgrad, x, weight, bias_sizes, *conv,
                                                   [False, need[1], has_bias and need[2]])
-        return gx, gw, gb, None, None, None, None, None, None
+        return gx, gw, gb
 
 
 class _Linear(torch.autograd.Function):
@@ -276,17 +310,47 @@ class Conv2d(nn.Conv2d):
         return self.padding_mode == "zeros" and not isinstance(self.padding, str)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._convolve(x, self.padding)
+
+    def _convolve(self, x: torch.Tensor, padding, extra=(0, 0)) -> torch.Tensor:
+        """The convolution with ``padding`` zeros on each side and ``extra`` more after (bottom, right)."""
         weights = _SAMPLE_WEIGHTS.get()
         if weights is not None and (x.dim() != 4 or not self.weights_per_sample()):
             raise RuntimeError("per-sample weight gradients need a batched input and numeric zero padding")
         form = "onednn"
-        if _fast_path(self, x) and not isinstance(self.padding, str):
-            form = input_grad_form(x.shape, self.weight.shape, self.stride, self.padding, self.dilation, self.groups)
+        if _fast_path(self, x) and not isinstance(padding, str):
+            form = input_grad_form(x.shape, self.weight.shape, self.stride, padding, self.dilation, self.groups, extra)
         if weights is None and (form == "onednn" or not x.requires_grad):
-            return super().forward(x)
+            if padding is self.padding:
+                return super().forward(x)
+            if any(extra):
+                x = F.pad(x, (0, extra[1], 0, extra[0]))
+            return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
         x, w, b = _autocast_operands(x, self.weight, self.bias)
         with torch.autocast(x.device.type, enabled=False):
-            return _Conv.apply(x, w, b, self.stride, self.padding, self.dilation, self.groups, form, weights)
+            return _Conv.apply(x, w, b, self.stride, padding, self.dilation, self.groups, form, weights, tuple(extra))
+
+
+class Conv2dSame(Conv2d):
+    """TensorFlow's ``Conv2D(padding='same')``: output ceil(input / stride), the odd padding pixel after.
+
+    The padding depends on the input's size, as in TensorFlow; a 28x28 input to a 5x5 stride-2
+    layer gets 1 zero before and 2 after, where ``Conv2d(padding=2)`` would start each window one
+    pixel earlier. The parameters and state-dict keys are ``nn.Conv2d``'s.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, bias: bool = True):
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (bh, ah), (bw, aw) = same_padding(x.shape[-2], kh, sh), same_padding(x.shape[-1], kw, sw)
+        if bh != bw or ah - bh != aw - bw:
+            raise RuntimeError(f"Conv2dSame pads both axes alike; got a {x.shape[-2]}x{x.shape[-1]} input")
+        return self._convolve(x, (bh, bw), (ah - bh, aw - bw))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ", padding=same (TensorFlow)"
 
 
 class Linear(nn.Linear):
@@ -309,14 +373,39 @@ class Linear(nn.Linear):
 class ConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same parameters, same results) with a faster forward pass on the CPU; see the module doc."""
 
+    crop = False  # ConvTranspose2dSame: cut the output to stride x the input
+
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         form = "onednn"
         if _fast_path(self, x) and output_size is None:
             form = transposed_form(x.shape, self.weight.shape, self.stride, self.padding, self.output_padding,
-                                   self.dilation, self.groups)
+                                   self.dilation, self.groups, self.crop)
         if form == "onednn":
-            return super().forward(x, output_size)
+            y = super().forward(x, output_size)
+            if self.crop:  # (B, C, s*H + 1, s*W + 1) -> (B, C, s*H, s*W)
+                y = y[:, :, :x.shape[-2] * self.stride[0], :x.shape[-1] * self.stride[1]]
+            return y
         x, w, b = _autocast_operands(x, self.weight, self.bias)
         with torch.autocast(x.device.type, enabled=False):
             return _ConvTranspose.apply(x, w, b, self.stride, self.padding, self.output_padding, self.dilation,
-                                        self.groups, form)
+                                        self.groups, form, self.crop)
+
+
+class ConvTranspose2dSame(ConvTranspose2d):
+    """TensorFlow's ``Conv2DTranspose(padding='same')``: output exactly stride x the input.
+
+    It is the transpose of ``Conv2dSame`` on the output's size: of the full transposed convolution
+    (length (n - 1) * s + k) TensorFlow drops (k - s) // 2 pixels before and the rest after. PyTorch
+    drops the same number on both sides, so where k - s is odd (5x5, stride 2)
+    ``ConvTranspose2d(5, 2, padding=2, output_padding=1)`` is this layer shifted by one pixel. Here:
+    ``padding=(k - s) // 2`` and the one extra pixel after cut off.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, bias: bool = True):
+        if kernel_size < stride:
+            raise ValueError(f"'same' padding needs kernel_size >= stride, got {kernel_size} < {stride}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, (kernel_size - stride) // 2, bias=bias)
+        self.crop = (kernel_size - stride) % 2 == 1
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ", padding=same (TensorFlow)"

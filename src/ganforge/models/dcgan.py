@@ -7,12 +7,38 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.conv import Conv2d, ConvTranspose2d, Linear
+from ganforge.models.conv import Conv2d, Conv2dSame, ConvTranspose2d, ConvTranspose2dSame, Linear
 from ganforge.models.layers import Dropout, Reshape, conv_same, dcgan_init, keras_init, maybe_sn
+
+PADDINGS = ("tf", "symmetric")
+
 
 # Keras BatchNormalization defaults: momentum 0.99 (PyTorch's 1 - 0.99), epsilon 1e-3.
 def _keras_bn(ch: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(ch, eps=1e-3, momentum=0.01)
+
+
+def _keras_bn1d(features: int) -> nn.BatchNorm1d:
+    return nn.BatchNorm1d(features, eps=1e-3, momentum=0.01)
+
+
+def _up(c_in: int, c_out: int, kernel: int, stride: int, padding: str, bias: bool = True) -> nn.Module:
+    """Keras' ``Conv2DTranspose(padding='same')``: output stride x the input.
+
+    ``padding="tf"`` is TensorFlow's exactly (the odd pixel after); ``"symmetric"`` is PyTorch's
+    ``padding=k//2, output_padding=stride-1``, one pixel off for 5x5 stride 2, which ganforge
+    used before 0.2 (runs made then keep it: config.from_saved).
+    """
+    if padding == "tf":
+        return ConvTranspose2dSame(c_in, c_out, kernel, stride, bias=bias)
+    return ConvTranspose2d(c_in, c_out, kernel, stride, kernel // 2, output_padding=stride - 1, bias=bias)
+
+
+def _down(c_in: int, c_out: int, kernel: int, stride: int, padding: str, bias: bool = True) -> nn.Module:
+    """Keras' ``Conv2D(padding='same')``; ``padding`` as in ``_up``."""
+    if padding == "tf":
+        return Conv2dSame(c_in, c_out, kernel, stride, bias=bias)
+    return Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=bias)
 
 
 class TFGenerator(Generator):
@@ -21,22 +47,22 @@ class TFGenerator(Generator):
     For 28x28 the state goes (256, 7, 7) -> (128, 7, 7) -> (64, 14, 14) -> (C, 28, 28).
     """
 
-    def __init__(self, z_dim: int, out_shape, slope: float = 0.3):
+    def __init__(self, z_dim: int, out_shape, slope: float = 0.3, padding: str = "tf"):
         super().__init__(z_dim, out_shape)
         c, h, w = out_shape
         s = h // 4
         self.net = nn.Sequential(
             nn.Linear(z_dim, 256 * s * s, bias=False),                        # (B, z) -> (B, 256*s*s)
-            nn.BatchNorm1d(256 * s * s, eps=1e-3, momentum=0.01),
+            _keras_bn1d(256 * s * s),
             nn.LeakyReLU(slope),
             Reshape(256, s, s),                                               # -> (B, 256, s, s)
-            ConvTranspose2d(256, 128, 5, 1, 2, bias=False),                # -> (B, 128, s, s)
+            _up(256, 128, 5, 1, padding, bias=False),                         # -> (B, 128, s, s)
             _keras_bn(128),
             nn.LeakyReLU(slope),
-            ConvTranspose2d(128, 64, 5, 2, 2, output_padding=1, bias=False),  # -> (B, 64, 2s, 2s)
+            _up(128, 64, 5, 2, padding, bias=False),                          # -> (B, 64, 2s, 2s)
             _keras_bn(64),
             nn.LeakyReLU(slope),
-            ConvTranspose2d(64, c, 5, 2, 2, output_padding=1, bias=False),    # -> (B, C, 4s, 4s)
+            _up(64, c, 5, 2, padding, bias=False),                            # -> (B, C, 4s, 4s)
             nn.Tanh(),
         )
         keras_init(self)
@@ -48,19 +74,67 @@ class TFGenerator(Generator):
 class TFDiscriminator(Discriminator):
     """Seed 000: Conv 5x5 s2 (64) -> LeakyReLU -> Dropout -> Conv 5x5 s2 (128) -> ... -> Dense(1) logit."""
 
-    def __init__(self, in_shape, slope: float = 0.3, dropout: float = 0.3, sn: bool = False):
+    def __init__(self, in_shape, slope: float = 0.3, dropout: float = 0.3, sn: bool = False, padding: str = "tf"):
         super().__init__(in_shape)
         c, h, w = in_shape
         s = (h + 3) // 4
         self.net = nn.Sequential(
-            maybe_sn(Conv2d(c, 64, 5, 2, 2), sn),                           # (B, C, H, W) -> (B, 64, H/2, W/2)
+            maybe_sn(_down(c, 64, 5, 2, padding), sn),                      # (B, C, H, W) -> (B, 64, H/2, W/2)
             nn.LeakyReLU(slope),
             Dropout(dropout),
-            maybe_sn(Conv2d(64, 128, 5, 2, 2), sn),                         # -> (B, 128, H/4, W/4)
+            maybe_sn(_down(64, 128, 5, 2, padding), sn),                    # -> (B, 128, H/4, W/4)
             nn.LeakyReLU(slope),
             Dropout(dropout),
             nn.Flatten(),
             maybe_sn(Linear(128 * s * s, 1), sn),                           # -> (B, 1)
+        )
+        keras_init(self)
+
+    def forward(self, x, y=None):
+        return self.net(x).squeeze(1)
+
+
+class KerasGenerator(Generator):
+    """Seed 003 (a Keras subclassed model): Dense with ReLU, then BN; ConvT 5x5 s1 (128) ReLU, BN;
+    ConvT 5x5 s2 (64) ReLU, BN; ConvT 5x5 s2 tanh. Each activation comes before its batch norm, as
+    the document writes it, and every layer has a bias (Keras' default).
+
+    For 28x28: (B, z) -> (B, 256, 7, 7) -> (B, 128, 7, 7) -> (B, 64, 14, 14) -> (B, C, 28, 28).
+    """
+
+    def __init__(self, z_dim: int, out_shape, padding: str = "tf"):
+        super().__init__(z_dim, out_shape)
+        c, h, w = out_shape
+        s = h // 4
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 256 * s * s), nn.ReLU(), _keras_bn1d(256 * s * s),  # (B, z) -> (B, 256*s*s)
+            Reshape(256, s, s),                                                   # -> (B, 256, s, s)
+            _up(256, 128, 5, 1, padding), nn.ReLU(), _keras_bn(128),              # -> (B, 128, s, s)
+            _up(128, 64, 5, 2, padding), nn.ReLU(), _keras_bn(64),                # -> (B, 64, 2s, 2s)
+            _up(64, c, 5, 2, padding), nn.Tanh(),                                 # -> (B, C, 4s, 4s)
+        )
+        keras_init(self)
+
+    def forward(self, z, y=None):
+        return self.net(z)
+
+
+class KerasDiscriminator(Discriminator):
+    """Seed 003: Conv 5x5 s2 (64), LeakyReLU(0.2), Dropout(0.3); Conv 5x5 s2 (128), BN, LeakyReLU(0.2),
+    Dropout(0.3); Dense(1). The document's sigmoid lives in the loss (D returns a logit).
+
+    For 28x28: (B, C, 28, 28) -> (B, 64, 14, 14) -> (B, 128, 7, 7) -> (B, 6272) -> (B,).
+    """
+
+    def __init__(self, in_shape, slope: float = 0.2, dropout: float = 0.3, padding: str = "tf"):
+        super().__init__(in_shape)
+        c, h, w = in_shape
+        s = (h + 3) // 4
+        self.net = nn.Sequential(
+            _down(c, 64, 5, 2, padding), nn.LeakyReLU(slope), Dropout(dropout),                     # -> (B, 64, H/2, W/2)
+            _down(64, 128, 5, 2, padding), _keras_bn(128), nn.LeakyReLU(slope), Dropout(dropout),  # -> (B, 128, H/4, W/4)
+            nn.Flatten(),
+            Linear(128 * s * s, 1),                                                                 # -> (B, 1)
         )
         keras_init(self)
 
@@ -147,7 +221,7 @@ class CifarGenerator(Generator):
     For 32x32: (B, 100) -> (B, 128, 8, 8) -> (B, 256, 16, 16) -> (B, 256, 32, 32) -> (B, 256, 32, 32) -> (B, 3, 32, 32).
     """
 
-    def __init__(self, z_dim: int, out_shape):
+    def __init__(self, z_dim: int, out_shape, padding: str = "tf"):
         super().__init__(z_dim, out_shape)
         c, h, w = out_shape
         s = h // 4
@@ -155,13 +229,13 @@ class CifarGenerator(Generator):
             nn.Linear(z_dim, 128 * s * s),                                       # (B, z) -> (B, 128*s*s)
             Reshape(128, s, s),                                                  # -> (B, 128, s, s)
             _keras_bn(128), nn.ReLU(),
-            ConvTranspose2d(128, 256, 5, 2, 2, output_padding=1),             # -> (B, 256, 2s, 2s)
+            _up(128, 256, 5, 2, padding),                                        # -> (B, 256, 2s, 2s)
             _keras_bn(256), nn.ReLU(),
-            ConvTranspose2d(256, 256, 5, 2, 2, output_padding=1),             # -> (B, 256, 4s, 4s)
+            _up(256, 256, 5, 2, padding),                                        # -> (B, 256, 4s, 4s)
             _keras_bn(256), nn.ReLU(),
-            ConvTranspose2d(256, 256, 5, 1, 2),                               # -> (B, 256, 4s, 4s)
+            _up(256, 256, 5, 1, padding),                                        # -> (B, 256, 4s, 4s)
             _keras_bn(256), nn.ReLU(),
-            ConvTranspose2d(256, c, 7, 1, 3),                                 # -> (B, C, 4s, 4s)
+            _up(256, c, 7, 1, padding),                                          # -> (B, C, 4s, 4s)
             nn.Tanh(),
         )
         _book_init(self)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ganforge import __version__
-from ganforge.config import RunConfig, from_dict
+from ganforge.config import RunConfig, from_saved
 from ganforge.data import Dataset, load_dataset, mixture_centers, normalize
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.io import append_jsonl, read_jsonl, write_text
@@ -194,7 +194,7 @@ class Trainer:
             values["train"]["steps"] = None  # a new epoch target replaces an old step budget
         if ("train.epochs" in overrides or "train.steps" in overrides) and "train.minutes" not in overrides:
             values["train"]["minutes"] = None  # ... and an old time budget
-        return cls(from_dict(values), run_dir, resume_state=state)
+        return cls(from_saved(values), run_dir, resume_state=state)
 
     def state_dict(self) -> dict:
         return {
