@@ -148,3 +148,39 @@ def test_eval_config_is_validated():
         resolve("digits-dcgan", {"train.eval_every": -1})
     with pytest.raises(ConfigError, match="train.eval_num"):
         resolve("digits-dcgan", {"train.eval_num": 3})
+
+
+def test_eval_run_histograms_of_a_conditional_run_score_d_with_labels(tmp_path, monkeypatch):
+    """`eval RUN` on a projection cGAN draws D(x, y), class term included, as the in-training evaluator does."""
+    from ganforge.data import normalize
+    from ganforge.metrics.evaluate import _load_D
+    from ganforge.train.checkpoint import latest_checkpoint
+    from ganforge.viz import dhist
+
+    cfg = resolve("mnist-cgan", {**TINY, "data.name": "digits", "data.image_size": 16, "train.steps": 3})
+    run = Trainer(cfg, run_dir=tmp_path / "run").fit()
+    drawn = []
+    real_save = dhist.save_d_histograms
+
+    def keep_scores(real, fake, *args, **kwargs):  # the real plotting function, with its inputs kept
+        drawn.append((real, fake))
+        return real_save(real, fake, *args, **kwargs)
+
+    monkeypatch.setattr(dhist, "save_d_histograms", keep_scores)
+    num, seed = 100, 3
+    evaluate_run(run, num=num, metrics=["fid"], seed=seed, printer=lambda *_: None)
+    (real_scores, fake_scores), = drawn
+
+    state = latest_checkpoint(run)
+    D = _load_D(state, cfg, "cpu")
+    labels = torch.arange(num) % 10
+    fake = load_generator(run).sample(num, labels=labels.tolist(), seed=seed)
+    real = load_dataset("digits", split="train", image_size=16, channels=1)
+    idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:num]
+    with torch.no_grad():
+        want_real = D(normalize(real.x[idx]), real.y[idx]).double().numpy()
+        want_fake = D(fake, labels).double().numpy()
+        unlabelled = D(fake, None).double().numpy()
+    np.testing.assert_allclose(real_scores, want_real, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fake_scores, want_fake, rtol=1e-5, atol=1e-6)
+    assert np.abs(want_fake - unlabelled).max() > 1e-3  # the class term is not negligible here

@@ -270,8 +270,9 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
         real = load_dataset(d.name, data_dir=d.data_dir, split="train", image_size=d.image_size, channels=d.channels)
         n = min(1000, num, len(real))
         D = _load_D(state, cfg, device)
+        conditional = cfg.model.conditional and real.y is not None  # D(x, y): the projection's class term
         scores = discriminator_scores(D, real, x[:n], None if labels is None else torch.as_tensor(labels[:n]),
-                                      n, seed, device)
+                                      n, seed, device, conditional=conditional)
         save_d_histograms(*scores, cfg.loss.name, run_dir, title=f"step {state['step']}")
     if log and run_dir.is_dir():
         append_jsonl(run_dir / "metrics.jsonl", [{"event": "eval", **result}])
