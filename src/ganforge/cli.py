@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="score a run's samples or a samples file: FID, KID, IS, precision/recall",
                        description="Score samples against a data set with ganforge's reference classifier.")
     e.add_argument("run_dir", nargs="?", help="run directory (or checkpoint file) to sample from")
-    e.add_argument("--samples", metavar="FILE.npz", help="score this file instead (arr_0 uint8 N,H,W,C; arr_1 labels)")
+    e.add_argument("--samples", metavar="FILE.npz", help="score this file instead (arr_0 uint8 N,H,W,C or grey N,H,W; arr_1 labels)")
     e.add_argument("--dataset", help="data set the samples imitate (required with --samples)")
     e.add_argument("--data-dir", help="folder holding the data set's files")
     e.add_argument("--num", type=int, default=10_000, help="samples to draw from the run (default 10000)")

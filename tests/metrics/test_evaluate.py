@@ -184,3 +184,17 @@ def test_eval_run_histograms_of_a_conditional_run_score_d_with_labels(tmp_path, 
     np.testing.assert_allclose(real_scores, want_real, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fake_scores, want_fake, rtol=1e-5, atol=1e-6)
     assert np.abs(want_fake - unlabelled).max() > 1e-3  # the class term is not negligible here
+
+
+def test_eval_cli_reads_grey_samples_saved_as_n_h_w(tmp_path):
+    x, y = _digits()
+    grey = x[:300, 0].numpy()  # (N, H, W) uint8, how MNIST-like arrays are usually saved
+    np.savez(tmp_path / "grey.npz", arr_0=grey, arr_1=y[:300])
+    r = run_cli("eval", "--samples", tmp_path / "grey.npz", "--dataset", "digits", "--metrics", "fid,class_acc", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    direct = score_samples(x[:300], "digits", y[:300], metrics=["fid", "class_acc"])
+    assert out["n"] == 300 and out["class_acc"] == direct["class_acc"]
+    assert out["fid"] == pytest.approx(direct["fid"], rel=1e-6)
+    loaded, _ = load_samples_file(tmp_path / "grey.npz")
+    assert loaded.shape == (300, 1, 8, 8) and torch.equal(loaded, x[:300])

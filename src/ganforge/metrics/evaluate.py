@@ -210,7 +210,8 @@ def score_points(x, dataset: str, metrics=None, seed: int = 0, kid_subsets: int 
 
 
 def load_samples_file(path: str | Path) -> tuple[torch.Tensor, np.ndarray | None]:
-    """``arr_0`` uint8 (N, H, W, C) images or float (N, 2) points, ``arr_1`` optional labels -> (NCHW, labels)."""
+    """``arr_0`` uint8 (N, H, W, C) or grey (N, H, W) images, or float (N, 2) points; ``arr_1`` optional
+    labels -> (NCHW, labels)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"samples file {path} does not exist")
@@ -225,8 +226,11 @@ def load_samples_file(path: str | Path) -> tuple[torch.Tensor, np.ndarray | None
         raise DataError(f"{path} is not a readable .npz file ({str(err).splitlines()[0][:120]})") from None
     if x.ndim == 2 and x.shape[1] == 2:
         return torch.from_numpy(x.astype(np.float32)), y
+    if x.ndim == 3:
+        x = x[..., None]  # grey images saved as (N, H, W), as MNIST-like arrays usually are -> (N, H, W, 1)
     if x.ndim != 4 or x.shape[3] not in (1, 3):
-        raise DataError(f"arr_0 must be images (N, H, W, C) with C = 1 or 3, or points (N, 2); got shape {x.shape}")
+        raise DataError(f"arr_0 must be images (N, H, W, C) with C = 1 or 3, grey images (N, H, W), "
+                        f"or points (N, 2); got shape {x.shape}")
     if x.dtype != np.uint8:
         raise DataError(f"arr_0 must be uint8 (0..255), got {x.dtype}; convert with ((x + 1) * 127.5).round().astype(np.uint8)")
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), y
