@@ -40,9 +40,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import json
-
     from ganforge.bench import format_result, run_bench
+    from ganforge.io import to_json
 
     from ganforge.train.distributed import env_rank, leaving_together
 
@@ -52,7 +51,7 @@ def cmd_bench(args) -> int:
     if env_rank() == 0:  # under torchrun, rank 0 reports for the whole job
         print(format_result(result), flush=True)
         if args.json:
-            print(json.dumps(result))
+            print(to_json(result))
     return 0
 
 

@@ -198,3 +198,23 @@ def test_eval_cli_reads_grey_samples_saved_as_n_h_w(tmp_path):
     assert out["fid"] == pytest.approx(direct["fid"], rel=1e-6)
     loaded, _ = load_samples_file(tmp_path / "grey.npz")
     assert loaded.shape == (300, 1, 8, 8) and torch.equal(loaded, x[:300])
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, which are not JSON (Python's reader accepts them)."""
+    def refuse(constant):
+        raise ValueError(f"not valid JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_eval_json_of_a_mixture_run_without_high_quality_samples_is_valid_json(tmp_path):
+    # one step: every sample is still far from the ring's modes, so KL(modes || uniform) is undefined
+    run = Trainer(resolve("ring8-gan", {"train.steps": 1, "train.progress": False}), run_dir=tmp_path / "run").fit()
+    r = run_cli("eval", run, "--num", "200", "--metrics", "fid", "--json")
+    assert r.returncode == 0, r.stderr
+    out = _strict_json(r.stdout.strip().splitlines()[-1])
+    assert out["high_quality"] == 0.0 and out["kl_modes"] is None and out["modes_covered"] == 0
+    logged = [_strict_json(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert logged[-1]["event"] == "eval" and logged[-1]["kl_modes"] is None
+    _strict_json((run / "environment.json").read_text())

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ganforge.errors import ConfigError
+from ganforge.io import to_json
 
 # Printed in this order; anything else in the result follows.
 _ROWS = [
@@ -72,7 +72,7 @@ def eval_command(args) -> int:
         raise ConfigError("give a run directory (ganforge eval RUN_DIR) or a file (ganforge eval --samples FILE.npz --dataset NAME)")
     say(format_result(result))
     if args.json:
-        print(json.dumps(result), flush=True)
+        print(to_json(result), flush=True)  # strict JSON: an undefined metric is null, never NaN
     return 0
 
 

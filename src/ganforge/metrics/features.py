@@ -35,7 +35,7 @@ from torch import nn
 
 from ganforge.data import DATASET_META, Dataset, adapt_images, cache_dir, load_dataset, normalize
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
-from ganforge.io import atomic_path, file_hash
+from ganforge.io import atomic_path, file_hash, to_json
 
 FORMAT = "ganforge-classifier-v1"
 FEATURE_DIM = 128
@@ -399,7 +399,7 @@ def ship_classifier(name: str, epochs: int | None = None, log=print) -> dict:
                       "train_images": len(train), "epochs": epochs, "seed": TRAIN_SEED, "data_fingerprint": fp,
                       "in_shape": list(train.shape), "feature_dim": FEATURE_DIM, "torch": str(torch.__version__)}
     with atomic_path(assets / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+        tmp.write_text(to_json(dict(sorted(manifest.items())), indent=2) + "\n")
     for f in (assets / file, assets / MANIFEST):
         f.chmod(0o644)  # package data: readable by everyone (temp files start as 0600)
     log(f"{name}: test accuracy {acc:.4f}, sha256 {digest} -> {assets / file}")
