@@ -83,9 +83,13 @@ def cmd_sample(args) -> int:
     if args.num < 1:
         raise ConfigError(f"--num must be at least 1, got {args.num}")
     out = Path(args.out)
-    as_npz = out.suffix == ".npz"
+    as_npz = out.suffix.lower() == ".npz"
+    if as_npz and out.is_dir():
+        raise GanforgeError(f"--out {out} is a folder; name a FILE.npz, or a folder without the .npz suffix for PNGs")
     if as_npz and out.exists() and not args.force:
         raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
+    if not as_npz and out.exists() and not out.is_dir():
+        raise GanforgeError(f"--out {out} is an existing file; sample writes FILE.npz or a folder of PNGs")
     import numpy as np
 
     from ganforge.sampler import load_generator
@@ -157,6 +161,12 @@ def _sample_interpolation(args) -> int:
 def cmd_report(args) -> int:
     from ganforge.viz import write_report
 
+    if args.out is not None:  # the run's own report.html is refreshed freely; a file the user named is not
+        out = Path(args.out)
+        if out.is_dir():
+            raise GanforgeError(f"--out {out} is a folder; name the .html file to write")
+        if out.exists() and not args.force:
+            raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
     path = write_report(args.run_dir, out=args.out)
     print(f"wrote {path}")
     return 0
@@ -241,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="write report.html for a run", description="Write a self-contained HTML report of a run.")
     r.add_argument("run_dir", help="run directory")
-    r.add_argument("--out", help="where to write the page (default RUN_DIR/report.html)")
+    r.add_argument("--out", help="where to write the page (default RUN_DIR/report.html, refreshed on every call)")
+    r.add_argument("--force", action="store_true", help="replace an existing --out file")
     r.set_defaults(func=cmd_report)
 
 
