@@ -16,6 +16,11 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file under the user's umask (mkstemp's temp files start as 0600)."""
+    return 0o666 & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``."""
@@ -23,7 +28,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the user's usual mode
+    os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; give the file the user's usual mode
     try:
         yield Path(tmp)
         with open(tmp, "rb") as f:

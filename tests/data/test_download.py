@@ -2,7 +2,11 @@
 
 import functools
 import http.server
+import os
 import socket
+import stat
+import subprocess
+import sys
 import threading
 import time
 
@@ -126,3 +130,19 @@ def test_downloaded_cifar_tar_loads_from_cache(server, isolated_data_env):
                   mirrors=[server["base"] + "/good"], progress=False)
     ds = load_dataset("cifar10", split="test", download=False)
     assert np.array_equal(ds.x.numpy(), written["test_batch"][0])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_downloaded_files_get_the_umask_mode_not_the_temp_files_0600(server, isolated_data_env, umask):
+    """A fresh process with its own umask downloads into the cache, as `ganforge train` would."""
+    code = ("import sys; from ganforge.data.download import download_files; "
+            "download_files('mnist', sys.argv[1:3], md5s=dict(zip(sys.argv[1:3], sys.argv[3:5])), "
+            "mirrors=[sys.argv[5]], progress=False)")
+    args = [*TRAIN, *(server["md5s"][n] for n in TRAIN), server["base"] + "/good/"]
+    r = subprocess.run([sys.executable, "-c", code, *args], env=os.environ.copy(), capture_output=True, text=True,
+                       timeout=120, preexec_fn=lambda: os.umask(umask))
+    assert r.returncode == 0, r.stderr
+    dest = isolated_data_env / "data" / "mnist"
+    assert _leftovers(dest) == sorted(TRAIN)
+    for name in TRAIN:
+        assert stat.S_IMODE(os.stat(dest / name).st_mode) == 0o666 & ~umask, name

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from ganforge.errors import DataError
-from ganforge.io import file_hash
+from ganforge.io import file_hash, new_file_mode
 
 TIMEOUT_S = 30.0
 _CHUNK = 1 << 16
@@ -160,6 +160,7 @@ def _fetch_once(url: str, dest: Path, md5: str, timeout: float, label: str, prog
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     ok = False
     try:
+        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; the cached file gets the user's usual mode
         digest = hashlib.md5()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
