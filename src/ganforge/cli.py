@@ -266,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--metrics", help="comma-separated subset of fid,kid,is,pr,class_acc (default all)")
     e.add_argument("--features", choices=["reference", "inception"], default="reference",
                    help="feature network: ganforge's reference classifier (default) or Inception-v3")
-    e.add_argument("--inception-weights", metavar="PATH", help="the TorchScript inception-2015-12-05.pt file")
+    e.add_argument("--inception-weights", metavar="PATH", help="the TorchScript inception-2015-12-05.pt file "
+                                                                 "(checked against its known sha256)")
+    e.add_argument("--allow-unknown-inception", action="store_true",
+                   help="use an --inception-weights file whose sha256 is not the known one (scores not comparable)")
     e.add_argument("--seed", type=int, default=0, help="random seed for sampling and KID subsets")
     e.add_argument("--device", default="cpu", help="cpu or cuda")
     e.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
