@@ -11,13 +11,12 @@ on a shared machine are noisy; compare runs made side by side.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from ganforge.config import preset_names, resolve
 from ganforge.data import DATASET_META
-from ganforge.io import read_jsonl
+from ganforge.io import read_jsonl, to_json
 from ganforge.train import Trainer
 
 
@@ -42,7 +41,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         last = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "d_loss" in r][-1]
         grid = sorted((run_dir / "samples").glob("epoch_*.png"))[-1]
-        print("TABLE " + json.dumps({"preset": name, "data": cfg.data.name if points else args.dataset, "steps": args.steps,
+        print("TABLE " + to_json({"preset": name, "data": cfg.data.name if points else args.dataset, "steps": args.steps,
                                      "seconds": round(seconds, 1), "s_per_step": round(seconds / args.steps, 3),
                                      "d_loss": round(last["d_loss"], 3), "g_loss": round(last["g_loss"], 3),
                                      "grid": str(grid)}), flush=True)

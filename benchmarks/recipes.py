@@ -17,7 +17,6 @@ Set OMP_NUM_THREADS and run one candidate at a time: they compete for the same c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -65,7 +64,7 @@ def _config(name: str, dataset: str, epochs: int, extra: list[str]):
 def run(args) -> None:
     import torch
 
-    from ganforge.io import append_jsonl
+    from ganforge.io import append_jsonl, to_json
     from ganforge.metrics.evaluate import evaluate_run
     from ganforge.train.trainer import Trainer
 
@@ -90,7 +89,7 @@ def run(args) -> None:
                   "load": round(os.getloadavg()[0], 2), "num": args.num,
                   **{k: result[k] for k in ("fid", "kid", "is", "class_acc") if k in result}}
         append_jsonl(run_dir / "metrics.jsonl", [record])
-        print(json.dumps(record), flush=True)
+        print(to_json(record), flush=True)
         if train_s >= args.minutes * 60 - 1 or trainer.epoch >= cfg.train.epochs:
             break
         trainer = Trainer.resume(run_dir, {"train.minutes": args.segment})

@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ganforge.data import mixture_centers, mixture_std
 from ganforge.metrics import mixture_quality
+from ganforge.io import to_json
 from ganforge.sampler import load_generator
 from ganforge.train.checkpoint import latest_checkpoint, load_checkpoint
 
@@ -25,7 +25,7 @@ def main() -> None:
     name = (load_checkpoint(path) if path.is_file() else latest_checkpoint(path))["data"]["name"]
     x = load_generator(args.run_dir).sample(args.num, seed=args.seed)
     q = mixture_quality(x, mixture_centers(name), mixture_std(name))
-    print(json.dumps({"data": name, "samples": args.num, **q}))
+    print(to_json({"data": name, "samples": args.num, **q}))
 
 
 if __name__ == "__main__":

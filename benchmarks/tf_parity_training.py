@@ -82,7 +82,7 @@ def train_tf(args) -> None:
 
     @tf.function
     def train_step(batch):
-        noise = tf.random.normal([tf.shape(batch)[0], NOISE_DIM])
+        noise = tf.random.normal([BATCH, NOISE_DIM])  # the tutorial's: BATCH_SIZE latents, even for the last, short batch
         with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
             fake = generator(noise, training=True)
             real_output, fake_output = discriminator(batch, training=True), discriminator(fake, training=True)

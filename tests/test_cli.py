@@ -82,3 +82,23 @@ def test_seed_000_on_fashion_mnist_then_500_samples(tmp_path):
     assert s.returncode == 0, s.stderr
     arr = np.load(tmp_path / "s.npz")["arr_0"]
     assert arr.shape == (500, 28, 28, 1) and arr.dtype == np.uint8
+
+
+def test_npz_suffix_in_any_case_and_report_out_needs_force(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", "--steps", "2", "--out", run, "model.width=8", "train.progress=false").returncode == 0
+    s = run_cli("sample", run, "--num", "5", "--out", tmp_path / "UPPER.NPZ")
+    assert s.returncode == 0, s.stderr
+    assert np.load(tmp_path / "UPPER.NPZ")["arr_0"].shape == (5, 16, 16, 1)
+    # the run's own report.html is refreshed on every call
+    own = run / "report.html"
+    own.write_text("stale")
+    assert run_cli("report", run).returncode == 0 and own.read_text().startswith("<!DOCTYPE html>")
+    # a file the user named is replaced only with --force
+    mine = tmp_path / "mine.html"
+    mine.write_text("my own page")
+    one_line_error(run_cli("report", run, "--out", mine), "mine.html already exists", "--force")
+    assert mine.read_text() == "my own page"
+    r = run_cli("report", run, "--out", mine, "--force")
+    assert r.returncode == 0, r.stderr
+    assert mine.read_text().startswith("<!DOCTYPE html>")

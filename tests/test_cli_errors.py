@@ -72,6 +72,9 @@ def ws(tmp_path_factory):
         p.unlink()
     save_checkpoint(state, ws / "diverged")
     (ws / "samples.npz").write_bytes(b"the user's own file")
+    (ws / "SAMPLES.NPZ").write_bytes(b"the user's own file, upper case")
+    (ws / "notes.txt").write_text("the user's notes")
+    (ws / "folder.npz").mkdir()
     return ws
 
 
@@ -82,6 +85,12 @@ CASES = {
     "unknown preset": (["train", "--preset", "mnist-dcgn"], ["unknown preset 'mnist-dcgn'", "did you mean 'mnist-dcgan'?"]),
     "unknown data set": (["train", "--dataset", "fashion-mnst"], ["unknown dataset 'fashion-mnst'", "did you mean 'fashion-mnist'?"]),
     "unknown loss": (["train", *RUN, "loss.name=wgn"], ["unknown loss 'wgn'", "did you mean 'wgan'?"]),
+    "label smoothing with the hinge loss": (["train", *RUN, "loss.name=hinge", "loss.label_smoothing=0.1"],
+                                            ["loss.label_smoothing has no effect on loss 'hinge'", "ns, minimax, lsgan"]),
+    "label smoothing with the WGAN critic": (["train", *RUN, "loss.name=wgan", "loss.clip=0.01", "loss.label_smoothing=0.1"],
+                                             ["loss.label_smoothing has no effect on loss 'wgan'"]),
+    "WGAN without clipping": (["train", *RUN, "loss.name=wgan"],
+                              ["loss 'wgan' without loss.clip trains an unconstrained critic", "loss.allow_unclipped=true"]),
     "unknown architecture": (["train", *RUN, "model.arch=dcgn"], ["unknown architecture 'dcgn'", "did you mean 'dcgan'?"]),
     "unknown config key": (["train", "train.batchsize=3"], ["unknown config key 'train.batchsize'", "did you mean 'train.batch_size'?"]),
     "key without value": (["train", "train.batch_size"], ["expected key=value, got 'train.batch_size'"]),
@@ -120,6 +129,15 @@ CASES = {
     "sample a class from an unconditional model": (["sample", "run", "--class", "12", "--out", "s.npz"], ["this generator is unconditional"]),
     "sample zero images": (["sample", "run", "--num", "0", "--out", "s.npz"], ["--num must be at least 1, got 0"]),
     "sample over an existing file": (["sample", "run", "--out", "samples.npz"], ["samples.npz already exists", "--force"]),
+    "sample over an existing upper-case .NPZ file": (["sample", "run", "--out", "SAMPLES.NPZ"],
+                                                     ["SAMPLES.NPZ already exists", "--force"]),
+    "sample into an existing file that is no .npz": (["sample", "run", "--out", "notes.txt"],
+                                                     ["--out notes.txt is an existing file", "FILE.npz or a folder"]),
+    "sample .npz over a folder": (["sample", "run", "--out", "folder.npz"], ["--out folder.npz is a folder"]),
+    "train into an existing file": (["train", *RUN, "--out", "notes.txt"],
+                                    ["--out notes.txt is an existing file, not a run directory"]),
+    "report over an existing file": (["report", "run", "--out", "notes.txt"], ["notes.txt already exists", "--force"]),
+    "report into a folder": (["report", "run", "--out", "digits"], ["--out digits is a folder"]),
     "interpolate to a wrong format": (["sample", "run", "--interpolate", "3", "--out", "walk.jpg"], ["a .png strip or a .gif"]),
     "interpolate one seed": (["sample", "run", "--interpolate", "1", "--out", "walk.png"], ["at least 2 seeds"]),
     "report of a folder that is no run": (["report", "digits"], ["digits is not a ganforge run directory (no config.yaml)"]),

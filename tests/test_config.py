@@ -84,3 +84,31 @@ def test_saved_configs_keep_the_padding_they_were_made_with():
     assert from_saved(new).model.padding == "tf"
     with pytest.raises(ConfigError, match="model.padding must be one of tf, symmetric"):
         resolve("mnist-dcgan", {"model.padding": "same"})
+
+
+@pytest.mark.parametrize("loss", ["wgan", "wgan-gp", "hinge"])
+def test_label_smoothing_on_a_loss_without_a_real_label_is_an_error(loss):
+    with pytest.raises(ConfigError, match=f"loss.label_smoothing has no effect on loss '{loss}'"):
+        resolve("digits-dcgan", {"loss.name": loss, "loss.clip": 0.01, "loss.label_smoothing": 0.1})
+    assert resolve("digits-dcgan", {"loss.name": loss, "loss.clip": 0.01}).loss.label_smoothing == 0.0
+
+
+def test_wgan_needs_clipping_or_an_explicit_opt_in():
+    with pytest.raises(ConfigError, match="loss 'wgan' without loss.clip trains an unconstrained critic"):
+        resolve("digits-dcgan", {"loss.name": "wgan"})
+    with pytest.raises(ConfigError, match="loss 'wgan' without loss.clip"):
+        resolve("mnist-wgan", ["loss.clip=null"])
+    with pytest.raises(ConfigError, match="loss.clip must be positive"):
+        resolve("mnist-wgan", ["loss.clip=0"])
+    assert resolve("mnist-wgan").loss.clip == 0.01
+    assert resolve("digits-dcgan", ["loss.name=wgan", "loss.allow_unclipped=true"]).loss.clip is None
+    assert resolve("digits-dcgan", ["loss.name=wgan-gp"]).loss.clip is None  # the penalty is its constraint
+
+
+def test_a_stored_run_config_is_still_read_as_it_was():
+    """Runs trained before these checks (unclipped WGAN, smoothing on hinge) can still be sampled and evaluated."""
+    stored = RunConfig().to_dict()
+    stored["loss"].update(name="hinge", label_smoothing=0.1)
+    assert from_dict(stored).loss.label_smoothing == 0.1
+    stored["loss"].update(name="wgan", label_smoothing=0.0, clip=None)
+    assert from_dict(stored).loss.clip is None

@@ -88,3 +88,15 @@ def test_gradient_penalty_of_linear_critics():
 def test_r1_penalty_of_linear_critic_is_squared_weight_norm():
     real = torch.randn(16, 2)
     assert r1_penalty(Linear([3.0, 4.0]), real).item() == pytest.approx(25.0, rel=1e-6)
+
+
+def test_config_knows_which_objectives_take_label_smoothing():
+    """config.py refuses loss.label_smoothing for objectives without a real-target label, before torch loads."""
+    from ganforge.config import SMOOTHABLE_LOSSES, UNSMOOTHABLE_LOSSES
+
+    assert sorted(SMOOTHABLE_LOSSES + UNSMOOTHABLE_LOSSES) == sorted(OBJECTIVES.names())
+    real, fake = torch.tensor([0.7, -0.2]), torch.tensor([0.3, -1.1])
+    for name in OBJECTIVES:
+        d_loss = OBJECTIVES.get(name).d_loss
+        moved = d_loss(real, fake, label_smoothing=0.1).item() != d_loss(real, fake).item()
+        assert moved == (name in SMOOTHABLE_LOSSES), name

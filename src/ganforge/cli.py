@@ -40,9 +40,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import json
-
     from ganforge.bench import format_result, run_bench
+    from ganforge.io import to_json
 
     from ganforge.train.distributed import env_rank, leaving_together
 
@@ -52,7 +51,7 @@ def cmd_bench(args) -> int:
     if env_rank() == 0:  # under torchrun, rank 0 reports for the whole job
         print(format_result(result), flush=True)
         if args.json:
-            print(json.dumps(result))
+            print(to_json(result))
     return 0
 
 
@@ -84,9 +83,13 @@ def cmd_sample(args) -> int:
     if args.num < 1:
         raise ConfigError(f"--num must be at least 1, got {args.num}")
     out = Path(args.out)
-    as_npz = out.suffix == ".npz"
+    as_npz = out.suffix.lower() == ".npz"
+    if as_npz and out.is_dir():
+        raise GanforgeError(f"--out {out} is a folder; name a FILE.npz, or a folder without the .npz suffix for PNGs")
     if as_npz and out.exists() and not args.force:
         raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
+    if not as_npz and out.exists() and not out.is_dir():
+        raise GanforgeError(f"--out {out} is an existing file; sample writes FILE.npz or a folder of PNGs")
     import numpy as np
 
     from ganforge.sampler import load_generator
@@ -158,6 +161,12 @@ def _sample_interpolation(args) -> int:
 def cmd_report(args) -> int:
     from ganforge.viz import write_report
 
+    if args.out is not None:  # the run's own report.html is refreshed freely; a file the user named is not
+        out = Path(args.out)
+        if out.is_dir():
+            raise GanforgeError(f"--out {out} is a folder; name the .html file to write")
+        if out.exists() and not args.force:
+            raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
     path = write_report(args.run_dir, out=args.out)
     print(f"wrote {path}")
     return 0
@@ -242,21 +251,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="write report.html for a run", description="Write a self-contained HTML report of a run.")
     r.add_argument("run_dir", help="run directory")
-    r.add_argument("--out", help="where to write the page (default RUN_DIR/report.html)")
+    r.add_argument("--out", help="where to write the page (default RUN_DIR/report.html, refreshed on every call)")
+    r.add_argument("--force", action="store_true", help="replace an existing --out file")
     r.set_defaults(func=cmd_report)
 
 
     e = sub.add_parser("eval", help="score a run's samples or a samples file: FID, KID, IS, precision/recall",
                        description="Score samples against a data set with ganforge's reference classifier.")
     e.add_argument("run_dir", nargs="?", help="run directory (or checkpoint file) to sample from")
-    e.add_argument("--samples", metavar="FILE.npz", help="score this file instead (arr_0 uint8 N,H,W,C; arr_1 labels)")
+    e.add_argument("--samples", metavar="FILE.npz", help="score this file instead (arr_0 uint8 N,H,W,C or grey N,H,W; arr_1 labels)")
     e.add_argument("--dataset", help="data set the samples imitate (required with --samples)")
     e.add_argument("--data-dir", help="folder holding the data set's files")
     e.add_argument("--num", type=int, default=10_000, help="samples to draw from the run (default 10000)")
     e.add_argument("--metrics", help="comma-separated subset of fid,kid,is,pr,class_acc (default all)")
     e.add_argument("--features", choices=["reference", "inception"], default="reference",
                    help="feature network: ganforge's reference classifier (default) or Inception-v3")
-    e.add_argument("--inception-weights", metavar="PATH", help="the TorchScript inception-2015-12-05.pt file")
+    e.add_argument("--inception-weights", metavar="PATH", help="the TorchScript inception-2015-12-05.pt file "
+                                                                 "(checked against its known sha256)")
+    e.add_argument("--allow-unknown-inception", action="store_true",
+                   help="use an --inception-weights file whose sha256 is not the known one (scores not comparable)")
     e.add_argument("--seed", type=int, default=0, help="random seed for sampling and KID subsets")
     e.add_argument("--device", default="cpu", help="cpu or cuda")
     e.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")

@@ -47,13 +47,21 @@ class ModelConfig:
                                     # tf (TensorFlow's, odd pixel after) | symmetric (PyTorch's, runs made before 0.2)
 
 
+# Objectives whose D loss has a target label for real images, which loss.label_smoothing moves to 1 - s, and
+# those without one (an unbounded critic score or a hinge); tests/test_losses.py keeps both in step with losses.py.
+SMOOTHABLE_LOSSES = ("ns", "minimax", "lsgan")
+UNSMOOTHABLE_LOSSES = ("wgan", "wgan-gp", "hinge")
+
+
 @dataclass
 class LossConfig:
     name: str = "ns"                # objective, see ganforge.losses.OBJECTIVES
     clip: float | None = None       # WGAN weight clipping bound c (critic weights in [-c, c])
+    allow_unclipped: bool = False   # allow loss.name=wgan without loss.clip (an unconstrained critic, unless
+                                    # something else constrains it, e.g. model.spectral_norm)
     gp_weight: float = 10.0         # WGAN-GP lambda
     r1_weight: float = 0.0          # R1 penalty gamma on real images (0 = off)
-    label_smoothing: float = 0.0    # one-sided: real target 1 - s
+    label_smoothing: float = 0.0    # one-sided: real target 1 - s (ns, minimax, lsgan)
     aux_weight: float = 1.0         # weight of the auxiliary classifier loss (ACGAN)
 
 
@@ -280,6 +288,7 @@ def resolve(preset: str | None = None, overrides: list[str] | dict[str, Any] | N
         _check_key(key)
         _update(cfg, _nest(key, value))
     validate(cfg)
+    validate_new_run(cfg)
     return cfg
 
 
@@ -337,3 +346,18 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"loss.label_smoothing must be in [0, 0.5), got {cfg.loss.label_smoothing}")
     if not 0.0 <= cfg.model.d_dropout < 1.0:
         raise ConfigError(f"model.d_dropout must be in [0, 1), got {cfg.model.d_dropout}")
+
+
+def validate_new_run(cfg: RunConfig) -> None:
+    """Settings that would be silently ignored or would train something other than asked: refused for new
+    configs (presets and overrides); a stored run's config is still read, sampled and evaluated as it was."""
+    loss = cfg.loss
+    if loss.clip is not None and loss.clip <= 0:
+        raise ConfigError(f"loss.clip must be positive (e.g. 0.01), got {loss.clip}")
+    if loss.label_smoothing > 0 and loss.name in UNSMOOTHABLE_LOSSES:
+        raise ConfigError(f"loss.label_smoothing has no effect on loss '{loss.name}' (no real-target label to smooth; "
+                          f"it applies to {', '.join(SMOOTHABLE_LOSSES)}); drop it")
+    if loss.name == "wgan" and loss.clip is None and not loss.allow_unclipped:
+        raise ConfigError("loss 'wgan' without loss.clip trains an unconstrained critic: set loss.clip=0.01 "
+                          "(Arjovsky et al.) or use loss.name=wgan-gp; pass loss.allow_unclipped=true to train "
+                          "without clipping anyway (e.g. with model.spectral_norm=true)")

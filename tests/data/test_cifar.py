@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from ganforge.data import load_dataset
-from ganforge.data.cifar import TAR_NAME, extract_tar, load_cifar10, parse_batch
+from ganforge.data.cifar import TAR_NAME, load_cifar10, parse_batch
+from ganforge.data.download import extract_tar
 from ganforge.errors import DataError
 
 from .helpers import cifar_batch_bytes, make_cifar_tar

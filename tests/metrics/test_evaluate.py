@@ -148,3 +148,73 @@ def test_eval_config_is_validated():
         resolve("digits-dcgan", {"train.eval_every": -1})
     with pytest.raises(ConfigError, match="train.eval_num"):
         resolve("digits-dcgan", {"train.eval_num": 3})
+
+
+def test_eval_run_histograms_of_a_conditional_run_score_d_with_labels(tmp_path, monkeypatch):
+    """`eval RUN` on a projection cGAN draws D(x, y), class term included, as the in-training evaluator does."""
+    from ganforge.data import normalize
+    from ganforge.metrics.evaluate import _load_D
+    from ganforge.train.checkpoint import latest_checkpoint
+    from ganforge.viz import dhist
+
+    cfg = resolve("mnist-cgan", {**TINY, "data.name": "digits", "data.image_size": 16, "train.steps": 3})
+    run = Trainer(cfg, run_dir=tmp_path / "run").fit()
+    drawn = []
+    real_save = dhist.save_d_histograms
+
+    def keep_scores(real, fake, *args, **kwargs):  # the real plotting function, with its inputs kept
+        drawn.append((real, fake))
+        return real_save(real, fake, *args, **kwargs)
+
+    monkeypatch.setattr(dhist, "save_d_histograms", keep_scores)
+    num, seed = 100, 3
+    evaluate_run(run, num=num, metrics=["fid"], seed=seed, printer=lambda *_: None)
+    (real_scores, fake_scores), = drawn
+
+    state = latest_checkpoint(run)
+    D = _load_D(state, cfg, "cpu")
+    labels = torch.arange(num) % 10
+    fake = load_generator(run).sample(num, labels=labels.tolist(), seed=seed)
+    real = load_dataset("digits", split="train", image_size=16, channels=1)
+    idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:num]
+    with torch.no_grad():
+        want_real = D(normalize(real.x[idx]), real.y[idx]).double().numpy()
+        want_fake = D(fake, labels).double().numpy()
+        unlabelled = D(fake, None).double().numpy()
+    np.testing.assert_allclose(real_scores, want_real, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fake_scores, want_fake, rtol=1e-5, atol=1e-6)
+    assert np.abs(want_fake - unlabelled).max() > 1e-3  # the class term is not negligible here
+
+
+def test_eval_cli_reads_grey_samples_saved_as_n_h_w(tmp_path):
+    x, y = _digits()
+    grey = x[:300, 0].numpy()  # (N, H, W) uint8, how MNIST-like arrays are usually saved
+    np.savez(tmp_path / "grey.npz", arr_0=grey, arr_1=y[:300])
+    r = run_cli("eval", "--samples", tmp_path / "grey.npz", "--dataset", "digits", "--metrics", "fid,class_acc", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    direct = score_samples(x[:300], "digits", y[:300], metrics=["fid", "class_acc"])
+    assert out["n"] == 300 and out["class_acc"] == direct["class_acc"]
+    assert out["fid"] == pytest.approx(direct["fid"], rel=1e-6)
+    loaded, _ = load_samples_file(tmp_path / "grey.npz")
+    assert loaded.shape == (300, 1, 8, 8) and torch.equal(loaded, x[:300])
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, which are not JSON (Python's reader accepts them)."""
+    def refuse(constant):
+        raise ValueError(f"not valid JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_eval_json_of_a_mixture_run_without_high_quality_samples_is_valid_json(tmp_path):
+    # one step: every sample is still far from the ring's modes, so KL(modes || uniform) is undefined
+    run = Trainer(resolve("ring8-gan", {"train.steps": 1, "train.progress": False}), run_dir=tmp_path / "run").fit()
+    r = run_cli("eval", run, "--num", "200", "--metrics", "fid", "--json")
+    assert r.returncode == 0, r.stderr
+    out = _strict_json(r.stdout.strip().splitlines()[-1])
+    assert out["high_quality"] == 0.0 and out["kl_modes"] is None and out["modes_covered"] == 0
+    logged = [_strict_json(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert logged[-1]["event"] == "eval" and logged[-1]["kl_modes"] is None
+    _strict_json((run / "environment.json").read_text())

@@ -1,6 +1,7 @@
 """The reference classifier: shipped weights, their accuracy, determinism, the cache, Inception's error."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +128,49 @@ def test_damaged_classifier_file_is_a_clean_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(Exception, match="unreadable"):
         load_classifier_file(bad)
+
+
+class _TinyInception(torch.nn.Module):
+    """A stand-in with the real file's interface: uint8 RGB in, 2048 features or 1008 probabilities out."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Linear(3 * 4 * 4, 2048)
+        self.logits = torch.nn.Linear(2048, 1008)
+
+    def forward(self, x: torch.Tensor, return_features: bool = False, no_output_bias: bool = False) -> torch.Tensor:
+        h = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255.0, 4).flatten(1)   # (B, 3, H, W) -> (B, 48)
+        f = torch.relu(self.features(h))                            # -> (B, 2048)
+        if return_features:
+            return f
+        return torch.softmax(self.logits(f), dim=1)                  # -> (B, 1008)
+
+
+def test_inception_file_with_another_sha256_is_refused_unless_allowed(tmp_path):
+    known = "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4"  # stylegan2-ada-pytorch's file
+    url = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+    torch.manual_seed(0)
+    weights = tmp_path / "inception-2015-12-05.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # newer torch deprecates TorchScript; the real file is one
+        torch.jit.script(_TinyInception()).save(str(weights))
+    digest = file_sha256(weights)
+    assert digest != known
+    np.savez(tmp_path / "s.npz", arr_0=load_dataset("digits").x[:200].permute(0, 2, 3, 1).numpy())
+    args = ["eval", "--samples", tmp_path / "s.npz", "--dataset", "digits", "--features", "inception",
+            "--inception-weights", weights, "--metrics", "fid", "--json"]
+
+    refused = run_cli(*args)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("ganforge: error: ") and f"sha256 {digest}" in line
+    for words in (f"expected {known}", url, "--allow-unknown-inception"):
+        assert words in line
+
+    allowed = run_cli(*args, "--allow-unknown-inception")
+    assert allowed.returncode == 0, allowed.stderr
+    out = json.loads(allowed.stdout.strip().splitlines()[-1])
+    assert out["features"] == {"network": "inception-v3 (unknown file)", "sha256": digest, "dim": 2048,
+                               "source": "inception"}
+    assert out["fid"] >= 0.0
+    assert f"is not the known inception-2015-12-05.pt (sha256 {digest[:12]})" in allowed.stderr

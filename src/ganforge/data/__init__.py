@@ -157,7 +157,7 @@ def _load_cifar10(*, data_dir=None, split="train", download=True, **_) -> Datase
         if not download:
             raise _not_found("cifar10", data_dir, cifar.TAR_NAME)
         dest = dl.download_files("cifar10", [cifar.TAR_NAME])
-        cifar.extract_tar(dest / cifar.TAR_NAME, dest)
+        dl.extract_tar(dest / cifar.TAR_NAME, dest)
         source = cifar.find_cifar(dest)
     x, y, names = cifar.load_cifar10(source, split)
     return Dataset("cifar10", x, y, 10, names, "image")

@@ -145,21 +145,3 @@ def load_cifar10(source: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, 
     y = torch.from_numpy(np.concatenate(labels))
     return x, y, _class_names(raw["batches.meta"])
 
-
-def extract_tar(tar_path: Path | str, target: Path | str) -> Path:
-    """Extract ``tar_path`` into ``target`` with tarfile's ``data`` filter.
-
-    Members that would land outside ``target`` (absolute paths, ``..``, links
-    pointing out), device files and the like are refused, so nothing is ever
-    written outside ``target``. Raises ``DataError`` naming the archive.
-    """
-    tar_path, target = Path(tar_path), Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(tar_path, "r:*") as tar:
-            tar.extractall(target, filter="data")
-    except tarfile.FilterError as e:
-        raise DataError(f"{tar_path}: unsafe archive member refused ({e})") from None
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise DataError(f"{tar_path}: cannot extract ({e})") from None
-    return target

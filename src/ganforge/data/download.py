@@ -1,18 +1,22 @@
-"""Downloads: mirrors, md5 checksums, atomic writes into the cache.
+"""Downloads: mirrors, md5 checksums, atomic writes into the cache, safe extraction.
 
 A file is streamed into a hidden temp file next to its final place, its md5 is
 checked against the upstream release, and only then is it moved into place
 with ``os.replace``. A failed or interrupted download never leaves anything
 under the final name. Mirrors are tried in order; ``$GANFORGE_MIRROR`` (a
 base URL, optionally containing ``{name}``) is tried before the defaults.
+Archives are extracted with :func:`extract_tar`, which writes nothing outside
+its target. (Standard library only: no torch here.)
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import http.client
 import os
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -21,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from ganforge.errors import DataError
-from ganforge.io import file_hash
+from ganforge.io import file_hash, new_file_mode
 
 TIMEOUT_S = 30.0
 _CHUNK = 1 << 16
@@ -160,6 +164,7 @@ def _fetch_once(url: str, dest: Path, md5: str, timeout: float, label: str, prog
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     ok = False
     try:
+        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; the cached file gets the user's usual mode
         digest = hashlib.md5()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
@@ -251,3 +256,66 @@ def download_files(
         md5 = md5s[filename] if md5s is not None else None
         download_file(name, filename, dest_dir, md5=md5, mirrors=mirrors, timeout=timeout, progress=progress)
     return dest_dir
+
+
+# ---------------------------------------------------------------------------
+# Safe extraction
+
+class UnsafeMember(Exception):
+    """An archive member that could write outside the target, or is not a plain file or folder."""
+
+
+# tarfile's own refusals (Python 3.12, 3.11.4+, 3.10.12+) and ours, where its filters are missing
+_REFUSED = (getattr(tarfile, "FilterError", UnsafeMember), UnsafeMember)
+
+
+def checked_members(tar: tarfile.TarFile, target: Path | str) -> list[tarfile.TarInfo]:
+    """Every member of ``tar``, checked before anything is written (for Pythons without ``tarfile.data_filter``).
+
+    Refuses (``UnsafeMember``) anything but regular files and folders (links, devices, FIFOs), absolute
+    names, ``..`` components and names that resolve outside ``target`` (through a link already on
+    disk). Returns copies without setuid, setgid, sticky or group/other write bits, readable and
+    writable by their owner, the current user (not the archive's), as the ``data`` filter leaves them.
+    """
+    root = os.path.realpath(target)
+    checked = []
+    for member in tar.getmembers():
+        name = member.name
+        if not (member.isfile() or member.isdir()):
+            kind = "link" if member.issym() or member.islnk() else "special file"
+            raise UnsafeMember(f"{name!r} is a {kind}, not a regular file or folder")
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or os.path.isabs(name) or ".." in parts:
+            raise UnsafeMember(f"{name!r} is an absolute path or contains '..'")
+        dest = os.path.realpath(os.path.join(root, name))
+        if os.path.commonpath([root, dest]) != root:
+            raise UnsafeMember(f"{name!r} would be written outside {target}")
+        safe = copy.copy(member)
+        safe.mode = (member.mode & 0o755) | (0o700 if member.isdir() else 0o600)
+        if hasattr(os, "getuid"):  # extracting as root would otherwise chown to the archive's owners
+            safe.uid, safe.gid, safe.uname, safe.gname = os.getuid(), os.getgid(), "", ""
+        checked.append(safe)
+    return checked
+
+
+def extract_tar(tar_path: Path | str, target: Path | str) -> Path:
+    """Extract ``tar_path`` into ``target``; nothing is ever written outside ``target``.
+
+    Members that would land outside it (absolute paths, ``..``, links pointing out), device files and
+    the like are refused: by tarfile's ``data`` filter where Python has it (3.12, 3.11.4+, 3.10.12+),
+    else by :func:`checked_members`, which also refuses every link and checks all members before
+    extracting any. Raises ``DataError`` naming the archive.
+    """
+    tar_path, target = Path(tar_path), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(tar_path, "r:*") as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(target, filter="data")
+            else:
+                tar.extractall(target, members=checked_members(tar, target))
+    except _REFUSED as e:
+        raise DataError(f"{tar_path}: unsafe archive member refused ({e})") from None
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DataError(f"{tar_path}: cannot extract ({e})") from None
+    return target

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ganforge.errors import ConfigError
+from ganforge.io import to_json
 
 # Printed in this order; anything else in the result follows.
 _ROWS = [
@@ -61,18 +61,20 @@ def eval_command(args) -> int:
             raise ConfigError("--samples needs --dataset NAME (the data set the samples imitate)")
         x, y = load_samples_file(args.samples)
         result = score_samples(x, args.dataset, y, metrics, features=args.features,
-                               inception_weights=args.inception_weights, data_dir=args.data_dir,
+                               inception_weights=args.inception_weights,
+                               allow_unknown_inception=args.allow_unknown_inception, data_dir=args.data_dir,
                                device=args.device, seed=args.seed, log=say)
     elif args.run_dir:
         if args.dataset:
             raise ConfigError("--dataset is taken from the run's config; drop it, or score a file with --samples")
         result = evaluate_run(args.run_dir, args.num, metrics, seed=args.seed, device=args.device,
-                              features=args.features, inception_weights=args.inception_weights, printer=say)
+                              features=args.features, inception_weights=args.inception_weights,
+                              allow_unknown_inception=args.allow_unknown_inception, printer=say)
     else:
         raise ConfigError("give a run directory (ganforge eval RUN_DIR) or a file (ganforge eval --samples FILE.npz --dataset NAME)")
     say(format_result(result))
     if args.json:
-        print(json.dumps(result), flush=True)
+        print(to_json(result), flush=True)  # strict JSON: an undefined metric is null, never NaN
     return 0
 
 

@@ -153,17 +153,18 @@ def _run_metrics(ctx: Context, names) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def feature_net(dataset: str, features: str = "reference", inception_weights=None, data_dir=None,
-                image_size=None, channels=None, log=print) -> FeatureNet:
+                image_size=None, channels=None, log=print, allow_unknown_inception: bool = False) -> FeatureNet:
     if features == "inception":
-        return inception_net(inception_weights)
+        return inception_net(inception_weights, allow_unknown=allow_unknown_inception)
     if features != "reference":
         raise ConfigError(f"unknown feature network '{features}' (valid: reference, inception)")
     return classifier_for(dataset, data_dir, image_size, channels, log=log)
 
 
 def score_samples(x, dataset: str, labels=None, metrics=None, *, net: FeatureNet | None = None,
-                  features: str = "reference", inception_weights=None, data_dir=None, image_size=None,
-                  channels=None, device="cpu", seed: int = 0, kid_subsets: int = KID_SUBSETS, log=print) -> dict:
+                  features: str = "reference", inception_weights=None, allow_unknown_inception: bool = False,
+                  data_dir=None, image_size=None, channels=None, device="cpu", seed: int = 0,
+                  kid_subsets: int = KID_SUBSETS, log=print) -> dict:
     """Score uint8 images (N, C, H, W) (or float points (N, 2)) against data set ``dataset``.
 
     ``labels`` (N,) are the intended classes of conditional samples (for class accuracy).
@@ -181,7 +182,8 @@ def score_samples(x, dataset: str, labels=None, metrics=None, *, net: FeatureNet
         return score_points(x, dataset, names, seed, kid_subsets)
     if x.dtype != torch.uint8 or x.dim() != 4:
         raise DataError(f"expected uint8 images (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
-    net = net or feature_net(dataset, features, inception_weights, data_dir, image_size, channels, log)
+    net = net or feature_net(dataset, features, inception_weights, data_dir, image_size, channels, log,
+                             allow_unknown_inception)
     ref = reference_features(net, dataset, data_dir, image_size, channels, device, log)
     feats, probs = net(x, device=device)
     if y is not None and (y.min() < 0 or y.max() >= probs.shape[1]):
@@ -210,7 +212,8 @@ def score_points(x, dataset: str, metrics=None, seed: int = 0, kid_subsets: int 
 
 
 def load_samples_file(path: str | Path) -> tuple[torch.Tensor, np.ndarray | None]:
-    """``arr_0`` uint8 (N, H, W, C) images or float (N, 2) points, ``arr_1`` optional labels -> (NCHW, labels)."""
+    """``arr_0`` uint8 (N, H, W, C) or grey (N, H, W) images, or float (N, 2) points; ``arr_1`` optional
+    labels -> (NCHW, labels)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"samples file {path} does not exist")
@@ -225,8 +228,11 @@ def load_samples_file(path: str | Path) -> tuple[torch.Tensor, np.ndarray | None
         raise DataError(f"{path} is not a readable .npz file ({str(err).splitlines()[0][:120]})") from None
     if x.ndim == 2 and x.shape[1] == 2:
         return torch.from_numpy(x.astype(np.float32)), y
+    if x.ndim == 3:
+        x = x[..., None]  # grey images saved as (N, H, W), as MNIST-like arrays usually are -> (N, H, W, 1)
     if x.ndim != 4 or x.shape[3] not in (1, 3):
-        raise DataError(f"arr_0 must be images (N, H, W, C) with C = 1 or 3, or points (N, 2); got shape {x.shape}")
+        raise DataError(f"arr_0 must be images (N, H, W, C) with C = 1 or 3, grey images (N, H, W), "
+                        f"or points (N, 2); got shape {x.shape}")
     if x.dtype != np.uint8:
         raise DataError(f"arr_0 must be uint8 (0..255), got {x.dtype}; convert with ((x + 1) * 127.5).round().astype(np.uint8)")
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), y
@@ -237,7 +243,8 @@ def load_samples_file(path: str | Path) -> tuple[torch.Tensor, np.ndarray | None
 # ---------------------------------------------------------------------------------------------
 
 def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int = 0, device="cpu",
-                 features: str = "reference", inception_weights=None, histograms: bool = True,
+                 features: str = "reference", inception_weights=None, allow_unknown_inception: bool = False,
+                 histograms: bool = True,
                  kid_subsets: int = KID_SUBSETS,
                  log: bool = True, printer=print) -> dict:
     """Sample ``num`` images from a run's newest checkpoint (or a checkpoint file), score them,
@@ -261,7 +268,8 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
         result = score_points(x, d.name, metrics, seed, kid_subsets)
     else:
         result = score_samples(to_uint8(x), d.name, labels, metrics, features=features,
-                               inception_weights=inception_weights, data_dir=d.data_dir, image_size=d.image_size,
+                               inception_weights=inception_weights, allow_unknown_inception=allow_unknown_inception,
+                               data_dir=d.data_dir, image_size=d.image_size,
                                channels=d.channels, device=device, seed=seed, kid_subsets=kid_subsets, log=printer)
     result = {"step": state["step"], "epoch": state["epoch"], "checkpoint": ckpt.name, **result}
     if histograms:
@@ -270,8 +278,9 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
         real = load_dataset(d.name, data_dir=d.data_dir, split="train", image_size=d.image_size, channels=d.channels)
         n = min(1000, num, len(real))
         D = _load_D(state, cfg, device)
+        conditional = cfg.model.conditional and real.y is not None  # D(x, y): the projection's class term
         scores = discriminator_scores(D, real, x[:n], None if labels is None else torch.as_tensor(labels[:n]),
-                                      n, seed, device)
+                                      n, seed, device, conditional=conditional)
         save_d_histograms(*scores, cfg.loss.name, run_dir, title=f"step {state['step']}")
     if log and run_dir.is_dir():
         append_jsonl(run_dir / "metrics.jsonl", [{"event": "eval", **result}])

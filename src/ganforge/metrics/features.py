@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,7 +36,7 @@ from torch import nn
 
 from ganforge.data import DATASET_META, Dataset, adapt_images, cache_dir, load_dataset, normalize
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
-from ganforge.io import atomic_path, file_hash
+from ganforge.io import atomic_path, file_hash, to_json
 
 FORMAT = "ganforge-classifier-v1"
 FEATURE_DIM = 128
@@ -356,13 +357,17 @@ def classifier_for(name: str, data_dir=None, image_size=None, channels=None, *, 
 # ---------------------------------------------------------------------------------------------
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
+INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/" + INCEPTION_FILE
+INCEPTION_SHA256 = "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4"  # 95,607,719 bytes
 
 
-def inception_net(weights: str | Path | None) -> FeatureNet:
+def inception_net(weights: str | Path | None, allow_unknown: bool = False) -> FeatureNet:
     """Inception-v3 features from the standard TorchScript file (as used by stylegan2-ada-pytorch).
 
     The module takes uint8 RGB images (B, 3, H, W) in 0..255, resizes them itself, and returns the
-    2048 pool features with ``return_features=True``. Nothing is downloaded.
+    2048 pool features with ``return_features=True``. Nothing is downloaded. The file must have the
+    known sha256 (``INCEPTION_SHA256``) before it is loaded: scores from another network are not the
+    published kind, and a TorchScript file is code. ``allow_unknown`` loads another file anyway.
     """
     if weights is None:
         cand = cache_dir() / INCEPTION_FILE
@@ -373,12 +378,22 @@ def inception_net(weights: str | Path | None) -> FeatureNet:
     weights = Path(weights)
     if not weights.is_file():
         raise ConfigError(f"Inception weights file {weights} does not exist; pass the path of {INCEPTION_FILE}")
+    digest = file_sha256(weights)
+    name = "inception-v3"
+    if digest != INCEPTION_SHA256:
+        if not allow_unknown:
+            raise CheckpointError(f"{weights} is not the known {INCEPTION_FILE} (sha256 {digest}, expected "
+                                  f"{INCEPTION_SHA256}); get that file from {INCEPTION_URL}, or pass "
+                                  f"--allow-unknown-inception to score with this one anyway")
+        warnings.warn(f"{weights} is not the known {INCEPTION_FILE} (sha256 {digest[:12]}); "
+                      "its scores are not comparable with published ones", stacklevel=2)
+        name = "inception-v3 (unknown file)"
     try:
         module = torch.jit.load(str(weights), map_location="cpu").eval()
     except Exception as err:
         raise CheckpointError(f"{weights} is not a TorchScript Inception file ({type(err).__name__}); "
                               f"use the standard {INCEPTION_FILE}") from None
-    return FeatureNet("inception-v3", file_sha256(weights), (3, 299, 299), module, None, "inception", str(weights))
+    return FeatureNet(name, digest, (3, 299, 299), module, None, "inception", str(weights))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,7 +414,7 @@ def ship_classifier(name: str, epochs: int | None = None, log=print) -> dict:
                       "train_images": len(train), "epochs": epochs, "seed": TRAIN_SEED, "data_fingerprint": fp,
                       "in_shape": list(train.shape), "feature_dim": FEATURE_DIM, "torch": str(torch.__version__)}
     with atomic_path(assets / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+        tmp.write_text(to_json(dict(sorted(manifest.items())), indent=2) + "\n")
     for f in (assets / file, assets / MANIFEST):
         f.chmod(0o644)  # package data: readable by everyone (temp files start as 0600)
     log(f"{name}: test accuracy {acc:.4f}, sha256 {digest} -> {assets / file}")

@@ -39,7 +39,7 @@ from contextvars import ContextVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.ops import aten
+aten = torch.ops.aten  # an attribute: `from torch.ops import aten` fails on torch 2.4
 
 SMALL_CHANNELS = 4  # image layers (1 or 3 channels) and anything as thin
 _REFERENCE = ContextVar("ganforge_reference_forms", default=False)

@@ -119,9 +119,14 @@ class Trainer:
             str(run_dir) if run_dir is not None else str(default_run_dir(cfg.preset)), self.dist))
         self.resume_state = resume_state
         # rank 0 looks (the directory may be on its disk only) and every rank hears, so all of them stop
-        taken = self.is_main and resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir())
-        if distributed.broadcast_object(taken, self.dist):
-            raise GanforgeError(f"run directory {self.run_dir} already exists; pick a new --out or continue it with --resume {self.run_dir}")
+        taken = None
+        if self.is_main and self.run_dir.exists() and not self.run_dir.is_dir():
+            taken = f"--out {self.run_dir} is an existing file, not a run directory; pick a new --out"
+        elif self.is_main and resume_state is None and self.run_dir.exists() and any(self.run_dir.iterdir()):
+            taken = f"run directory {self.run_dir} already exists; pick a new --out or continue it with --resume {self.run_dir}"
+        taken = distributed.broadcast_object(taken, self.dist)
+        if taken:
+            raise GanforgeError(taken)
         if t.threads:
             torch.set_num_threads(t.threads)
         self.precision = resolve_precision(t.precision, self.device)

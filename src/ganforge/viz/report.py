@@ -23,7 +23,7 @@ import numpy as np
 
 from ganforge import __version__
 from ganforge.errors import GanforgeError
-from ganforge.io import read_jsonl, write_text
+from ganforge.io import read_jsonl, to_json, write_text
 
 _LOSS_KEYS = {"step", "epoch", "d_loss", "g_loss"}
 _EVENTS = {"epoch", "resume", "stopped"}
@@ -101,7 +101,7 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (dict, list)):
-        return json.dumps(v)
+        return to_json(v)
     return str(v)
 
 
@@ -260,7 +260,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, device: str
     """Write ``report.html`` (or ``out``) for a run; at the end of training also record the environment."""
     run_dir = Path(run_dir)
     if device is not None and not (run_dir / "environment.json").exists():
-        write_text(run_dir / "environment.json", json.dumps(environment(device), indent=1) + "\n")
+        write_text(run_dir / "environment.json", to_json(environment(device), indent=1) + "\n")
     path = Path(out) if out is not None else run_dir / "report.html"
     write_text(path, build_report(run_dir, device))
     return path
