@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganforge.losses import OBJECTIVES, gradient_penalty, r1_penalty
@@ -88,3 +89,21 @@ def test_gradient_penalty_of_linear_critics():
 def test_r1_penalty_of_linear_critic_is_squared_weight_norm():
     real = torch.randn(16, 2)
     assert r1_penalty(Linear([3.0, 4.0]), real).item() == pytest.approx(25.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("name, real_part, fake_part", [
+    ("ns", lambda r: F.softplus(-r).mean(), lambda f: F.softplus(f).mean()),         # -log s(r), -log(1 - s(f))
+    ("minimax", lambda r: F.softplus(-r).mean(), lambda f: F.softplus(f).mean()),
+    ("lsgan", lambda r: 0.5 * ((r - 1) ** 2).mean(), lambda f: 0.5 * (f ** 2).mean()),
+    ("wgan", lambda r: -r.mean(), lambda f: f.mean()),
+    ("wgan-gp", lambda r: -r.mean(), lambda f: f.mean()),
+    ("hinge", lambda r: F.relu(1 - r).mean(), lambda f: F.relu(1 + f).mean()),
+])
+def test_d_loss_is_its_real_part_plus_its_fake_part(name, real_part, fake_part):
+    """The parts a split D update (one batch at a time) minimises, in closed form, and their sum."""
+    obj = OBJECTIVES.get(name)
+    real = torch.tensor([-2.0, 0.5, 3.0], dtype=torch.float64)
+    fake = torch.tensor([1.5, -0.25], dtype=torch.float64)
+    assert obj.d_real(real).item() == pytest.approx(real_part(real).item(), rel=1e-12)
+    assert obj.d_fake(fake).item() == pytest.approx(fake_part(fake).item(), rel=1e-12)
+    assert obj.d_loss(real, fake).item() == obj.d_real(real).item() + obj.d_fake(fake).item()
