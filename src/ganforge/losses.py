@@ -90,12 +90,18 @@ def _hinge_d_fake(fake: Tensor) -> Tensor:
 
 
 for _obj, _doc in [
-    (Objective("ns", _bce_d_real, _bce_d_fake, _ns_g_loss), "non-saturating: BCE for D, -log D(G(z)) for G (Goodfellow's heuristic)"),
-    (Objective("minimax", _bce_d_real, _bce_d_fake, _minimax_g_loss), "minimax: BCE for D, log(1 - D(G(z))) for G (saturates early on)"),
-    (Objective("lsgan", _ls_d_real, _ls_d_fake, _ls_g_loss), "least squares (Mao et al. 2016), labels a=0, b=c=1"),
-    (Objective("wgan", _wasserstein_d_real, _wasserstein_d_fake, _wasserstein_g_loss, critic=True), "Wasserstein critic; pair with loss.clip=0.01 (Arjovsky et al. 2017)"),
-    (Objective("wgan-gp", _wasserstein_d_real, _wasserstein_d_fake, _wasserstein_g_loss, critic=True), "Wasserstein critic with gradient penalty (Gulrajani et al. 2017)"),
-    (Objective("hinge", _hinge_d_real, _hinge_d_fake, _wasserstein_g_loss, critic=True), "hinge loss for D, -E[D(G(z))] for G (SNGAN, BigGAN)"),
+    (Objective("ns", _bce_d_real, _bce_d_fake, _ns_g_loss),
+     "non-saturating: BCE for D, -log D(G(z)) for G (Goodfellow's heuristic)"),
+    (Objective("minimax", _bce_d_real, _bce_d_fake, _minimax_g_loss),
+     "minimax: BCE for D, log(1 - D(G(z))) for G (saturates early on)"),
+    (Objective("lsgan", _ls_d_real, _ls_d_fake, _ls_g_loss),
+     "least squares (Mao et al. 2016), labels a=0, b=c=1"),
+    (Objective("wgan", _wasserstein_d_real, _wasserstein_d_fake, _wasserstein_g_loss, critic=True),
+     "Wasserstein critic; pair with loss.clip=0.01 (Arjovsky et al. 2017)"),
+    (Objective("wgan-gp", _wasserstein_d_real, _wasserstein_d_fake, _wasserstein_g_loss, critic=True),
+     "Wasserstein critic with gradient penalty (Gulrajani et al. 2017)"),
+    (Objective("hinge", _hinge_d_real, _hinge_d_fake, _wasserstein_g_loss, critic=True),
+     "hinge loss for D, -E[D(G(z))] for G (SNGAN, BigGAN)"),
 ]:
     OBJECTIVES.register(_obj.name, _doc)(_obj)
 
