@@ -246,6 +246,8 @@ def test_g_update_on_the_latents_of_d_update(digits28, reuse):
     s.g_step(16)
     (z_d, y_d), (z_g, y_g) = inputs
     assert (torch.equal(z_d, z_g) and torch.equal(y_d, y_g)) == reuse
+    s.g_step(16)   # a second G update with no D update between: new latents
+    assert not torch.equal(inputs[2][0], z_g)
 
 
 @pytest.mark.parametrize("over, message", [

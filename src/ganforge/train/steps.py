@@ -212,9 +212,12 @@ class Stepper:
         return losses[0] + losses[1]
 
     def g_step(self, batch_size: int) -> torch.Tensor:
-        """One G update; with ``train.g_reuses_d_latents`` on the latents of the last D update (seed 001's
-        MLP loop feeds one z to both updates, seed 002's Keras loop one (noise, labels))."""
-        z, fake_y = self.d_latents if self.cfg.train.g_reuses_d_latents else self.latent(batch_size)
+        """One G update; with ``train.g_reuses_d_latents`` on the latents of the last D update since G's
+        previous one, where there was one (seed 001's MLP loop feeds one z to both updates, seed 002's
+        Keras loop one (noise, labels))."""
+        latents, self.d_latents = self.d_latents, None
+        reuse = self.cfg.train.g_reuses_d_latents and latents is not None
+        z, fake_y = latents if reuse else self.latent(batch_size)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             fake = self.G(z, fake_y)
