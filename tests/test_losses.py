@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganforge.losses import OBJECTIVES, gradient_penalty, r1_penalty
@@ -100,3 +101,21 @@ def test_config_knows_which_objectives_take_label_smoothing():
         d_loss = OBJECTIVES.get(name).d_loss
         moved = d_loss(real, fake, label_smoothing=0.1).item() != d_loss(real, fake).item()
         assert moved == (name in SMOOTHABLE_LOSSES), name
+
+
+@pytest.mark.parametrize("name, real_part, fake_part", [
+    ("ns", lambda r: F.softplus(-r).mean(), lambda f: F.softplus(f).mean()),         # -log s(r), -log(1 - s(f))
+    ("minimax", lambda r: F.softplus(-r).mean(), lambda f: F.softplus(f).mean()),
+    ("lsgan", lambda r: 0.5 * ((r - 1) ** 2).mean(), lambda f: 0.5 * (f ** 2).mean()),
+    ("wgan", lambda r: -r.mean(), lambda f: f.mean()),
+    ("wgan-gp", lambda r: -r.mean(), lambda f: f.mean()),
+    ("hinge", lambda r: F.relu(1 - r).mean(), lambda f: F.relu(1 + f).mean()),
+])
+def test_d_loss_is_its_real_part_plus_its_fake_part(name, real_part, fake_part):
+    """The parts a split D update (one batch at a time) minimises, in closed form, and their sum."""
+    obj = OBJECTIVES.get(name)
+    real = torch.tensor([-2.0, 0.5, 3.0], dtype=torch.float64)
+    fake = torch.tensor([1.5, -0.25], dtype=torch.float64)
+    assert obj.d_real(real).item() == pytest.approx(real_part(real).item(), rel=1e-12)
+    assert obj.d_fake(fake).item() == pytest.approx(fake_part(fake).item(), rel=1e-12)
+    assert obj.d_loss(real, fake).item() == obj.d_real(real).item() + obj.d_fake(fake).item()

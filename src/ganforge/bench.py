@@ -85,7 +85,8 @@ def step_chunks(trainer):
     from ganforge.train.batches import epoch_batches
 
     t = trainer.cfg.train
-    batches = epoch_batches(len(trainer.data), t.batch_size, t.seed, 0, True, trainer.rank, trainer.world_size)
+    batches = epoch_batches(len(trainer.data), t.batch_size, t.seed, 0, True, trainer.rank, trainer.world_size,
+                            trainer.cfg.data.shuffle)
     need = trainer._d_batches_for(0)
     return cycle([batches[i:i + need] for i in range(0, len(batches) - need + 1, need)])
 

@@ -29,6 +29,7 @@ class DataConfig:
     channels: int | None = None     # 1 or 3; None keeps the native channels
     download: bool = True           # fetch into the cache when not found locally
     drop_last: bool = True          # drop the last partial batch of each epoch
+    shuffle: bool = True            # a new order every epoch; false: the data set's own order every epoch
 
 
 @dataclass
@@ -80,9 +81,16 @@ class TrainConfig:
     epochs: int = 20
     steps: int | None = None        # stop after this many generator updates (overrides epochs)
     minutes: float | None = None    # wall-clock budget for this invocation: checkpoint and stop when spent
-    update: str = "alternating"     # alternating (D then G) | simultaneous (one forward pass)
+    update: str = "alternating"     # alternating (D updates, then G's) | simultaneous (one forward pass for both)
     n_critic: int = 1               # D updates per G update
     extra_d_every: int = 0          # one extra D update every N steps (0 = never)
+    extra_d_on: str = "last"        # which of every N steps gets it: last (N-1, 2N-1, ...) | first (0, N, 2N, ...)
+    extra_d_batch: str = "next"     # its real batch: next (one more batch of the epoch) | same (the step's batch again)
+    g_before_d: bool = False        # G's update before the step's n_critic D updates (an extra D update stays first)
+    d_update: str = "joint"         # joint: one D update on a real and a fake batch | split: two, real then fake
+    g_mode_for_d: str = "train"     # G drawing D's fakes: train (batch statistics) | eval (running statistics, no dropout)
+    g_reuses_d_latents: bool = False  # G's update takes the latents (z, labels) of the step's last D update
+    d_bn_for_g: str = "batch"       # D's batch norm in G's update: batch (the fakes' statistics) | running (D's running ones)
     seed: int = 0
     device: str = "cpu"             # cpu | cuda | auto
     precision: str = "fp32"         # fp32 | bf16 | fp16 | auto (bf16 where the hardware has it, else fp32)
@@ -323,6 +331,11 @@ def validate(cfg: RunConfig) -> None:
         "train.update": (t.update, ("alternating", "simultaneous")),
         "train.device": (t.device, ("cpu", "cuda", "auto")),
         "train.precision": (t.precision, ("fp32", "bf16", "fp16", "auto")),
+        "train.extra_d_on": (t.extra_d_on, ("last", "first")),
+        "train.extra_d_batch": (t.extra_d_batch, ("next", "same")),
+        "train.d_update": (t.d_update, ("joint", "split")),
+        "train.g_mode_for_d": (t.g_mode_for_d, ("train", "eval")),
+        "train.d_bn_for_g": (t.d_bn_for_g, ("batch", "running")),
         "model.noise": (cfg.model.noise, ("normal", "uniform")),
         "model.padding": (cfg.model.padding, ("tf", "symmetric")),
         "g_optim.name": (cfg.g_optim.name, ("adam", "rmsprop", "sgd")),
@@ -331,6 +344,17 @@ def validate(cfg: RunConfig) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got '{value}'{did_you_mean(value, allowed)}")
+    alternating_only = {"train.d_update=split": t.d_update == "split", "train.g_mode_for_d=eval": t.g_mode_for_d == "eval",
+                        "train.g_reuses_d_latents=true": t.g_reuses_d_latents, "train.g_before_d=true": t.g_before_d,
+                        "train.d_bn_for_g=running": t.d_bn_for_g == "running"}
+    for setting, on in alternating_only.items():
+        if on and t.update != "alternating":
+            raise ConfigError(f"{setting} applies to separate D and G updates; it needs train.update=alternating")
+    if t.g_reuses_d_latents and t.g_before_d:
+        raise ConfigError("train.g_reuses_d_latents=true needs the step's D update before G's; set train.g_before_d=false")
+    if t.d_update == "split" and cfg.loss.name == "wgan-gp":
+        raise ConfigError("train.d_update=split updates D on one batch at a time; the gradient penalty of loss.name=wgan-gp "
+                          "needs both (use train.d_update=joint)")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
         raise ConfigError(f"train.ema must be between 0 and 1 (e.g. 0.999), got {t.ema}")
     for key, opt in (("g_optim", cfg.g_optim), ("d_optim", cfg.d_optim)):

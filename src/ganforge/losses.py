@@ -1,7 +1,8 @@
 """GAN objectives as pure functions on discriminator logits.
 
 Each objective is a pair ``d_loss(real_logits, fake_logits)`` and
-``g_loss(fake_logits)``, both returning a scalar to minimise. Logits are raw
+``g_loss(fake_logits)``, both returning a scalar to minimise; D's loss is the sum
+of a real-batch term ``d_real`` and a fake-batch term ``d_fake``. Logits are raw
 discriminator outputs; sigmoids never appear explicitly, which keeps the
 maths stable: ``softplus(-x) = -log(sigmoid(x))`` and
 ``softplus(x) = -log(1 - sigmoid(x))``.
@@ -22,20 +23,30 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class Objective:
+    """D's loss is a term on the real batch plus a term on the fake batch; ``d_real`` and ``d_fake``
+    are those terms alone, for D updates that see one batch at a time (``train.d_update=split``)."""
+
     name: str
-    d_loss: Callable[..., Tensor]   # (real_logits, fake_logits, label_smoothing=0.0) -> scalar
+    d_real: Callable[..., Tensor]   # (real_logits, label_smoothing=0.0) -> scalar
+    d_fake: Callable[[Tensor], Tensor]
     g_loss: Callable[[Tensor], Tensor]
     critic: bool = False            # unbounded critic (Wasserstein family): no sigmoid reading of D
+
+    def d_loss(self, real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        return self.d_real(real, label_smoothing) + self.d_fake(fake)
 
 
 OBJECTIVES: Registry[Objective] = Registry("loss")
 
 
-def _bce_d_loss(real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    # -[t log s(r) + (1 - t) log(1 - s(r))] - log(1 - s(f)), with real target t = 1 - smoothing
+def _bce_d_real(real: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    # -[t log s(r) + (1 - t) log(1 - s(r))], real target t = 1 - smoothing
     t = 1.0 - label_smoothing
-    real_term = t * F.softplus(-real) + (1.0 - t) * F.softplus(real)
-    return real_term.mean() + F.softplus(fake).mean()
+    return (t * F.softplus(-real) + (1.0 - t) * F.softplus(real)).mean()
+
+
+def _bce_d_fake(fake: Tensor) -> Tensor:
+    return F.softplus(fake).mean()  # -log(1 - s(f))
 
 
 def _ns_g_loss(fake: Tensor) -> Tensor:
@@ -46,35 +57,51 @@ def _minimax_g_loss(fake: Tensor) -> Tensor:
     return -F.softplus(fake).mean()  # log(1 - D(G(z))), saturates when D is confident
 
 
-def _ls_d_loss(real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    # 0.5 E[(D(x) - b)^2] + 0.5 E[(D(G(z)) - a)^2] with a = 0, b = 1 - smoothing
-    b = 1.0 - label_smoothing
-    return 0.5 * (real - b).pow(2).mean() + 0.5 * fake.pow(2).mean()
+def _ls_d_real(real: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    return 0.5 * (real - (1.0 - label_smoothing)).pow(2).mean()  # 0.5 E[(D(x) - b)^2], b = 1 - smoothing
+
+
+def _ls_d_fake(fake: Tensor) -> Tensor:
+    return 0.5 * fake.pow(2).mean()  # 0.5 E[(D(G(z)) - a)^2], a = 0
 
 
 def _ls_g_loss(fake: Tensor) -> Tensor:
     return 0.5 * (fake - 1.0).pow(2).mean()  # 0.5 E[(D(G(z)) - c)^2], c = 1
 
 
-def _wasserstein_d_loss(real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    return fake.mean() - real.mean()  # -(E[D(x)] - E[D(G(z))])
+def _wasserstein_d_real(real: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    return -real.mean()  # D's loss -(E[D(x)] - E[D(G(z))]), real part
+
+
+def _wasserstein_d_fake(fake: Tensor) -> Tensor:
+    return fake.mean()
 
 
 def _wasserstein_g_loss(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
-def _hinge_d_loss(real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+def _hinge_d_real(real: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    return F.relu(1.0 - real).mean()
+
+
+def _hinge_d_fake(fake: Tensor) -> Tensor:
+    return F.relu(1.0 + fake).mean()
 
 
 for _obj, _doc in [
-    (Objective("ns", _bce_d_loss, _ns_g_loss), "non-saturating: BCE for D, -log D(G(z)) for G (Goodfellow's heuristic)"),
-    (Objective("minimax", _bce_d_loss, _minimax_g_loss), "minimax: BCE for D, log(1 - D(G(z))) for G (saturates early on)"),
-    (Objective("lsgan", _ls_d_loss, _ls_g_loss), "least squares (Mao et al. 2016), labels a=0, b=c=1"),
-    (Objective("wgan", _wasserstein_d_loss, _wasserstein_g_loss, critic=True), "Wasserstein critic; pair with loss.clip=0.01 (Arjovsky et al. 2017)"),
-    (Objective("wgan-gp", _wasserstein_d_loss, _wasserstein_g_loss, critic=True), "Wasserstein critic with gradient penalty (Gulrajani et al. 2017)"),
-    (Objective("hinge", _hinge_d_loss, _wasserstein_g_loss, critic=True), "hinge loss for D, -E[D(G(z))] for G (SNGAN, BigGAN)"),
+    (Objective("ns", _bce_d_real, _bce_d_fake, _ns_g_loss),
+     "non-saturating: BCE for D, -log D(G(z)) for G (Goodfellow's heuristic)"),
+    (Objective("minimax", _bce_d_real, _bce_d_fake, _minimax_g_loss),
+     "minimax: BCE for D, log(1 - D(G(z))) for G (saturates early on)"),
+    (Objective("lsgan", _ls_d_real, _ls_d_fake, _ls_g_loss),
+     "least squares (Mao et al. 2016), labels a=0, b=c=1"),
+    (Objective("wgan", _wasserstein_d_real, _wasserstein_d_fake, _wasserstein_g_loss, critic=True),
+     "Wasserstein critic; pair with loss.clip=0.01 (Arjovsky et al. 2017)"),
+    (Objective("wgan-gp", _wasserstein_d_real, _wasserstein_d_fake, _wasserstein_g_loss, critic=True),
+     "Wasserstein critic with gradient penalty (Gulrajani et al. 2017)"),
+    (Objective("hinge", _hinge_d_real, _hinge_d_fake, _wasserstein_g_loss, critic=True),
+     "hinge loss for D, -E[D(G(z))] for G (SNGAN, BigGAN)"),
 ]:
     OBJECTIVES.register(_obj.name, _doc)(_obj)
 

@@ -2,7 +2,8 @@
 
 The order of epoch ``e`` depends only on (seed, e), so a run resumed in the
 middle of an epoch sees exactly the batches an uninterrupted run would, and
-every DDP rank can take its own shard of the same permutation.
+every DDP rank can take its own shard of the same permutation. Unshuffled
+(``data.shuffle=false``), every epoch takes the data set's own order.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, drop_last: bool = True,
-                  rank: int = 0, world_size: int = 1) -> list[torch.Tensor]:
+                  rank: int = 0, world_size: int = 1, shuffle: bool = True) -> list[torch.Tensor]:
     """Index tensors of this rank's batches for one epoch (each rank gets ``batch_size`` per batch)."""
-    perm = epoch_permutation(n, seed, epoch)
+    perm = epoch_permutation(n, seed, epoch) if shuffle else torch.arange(n)
     if world_size > 1:
         usable = (n // world_size) * world_size
         perm = perm[:usable][rank::world_size]

@@ -53,6 +53,20 @@ def has_batch_statistics(module: nn.Module) -> bool:
 
 
 @contextlib.contextmanager
+def in_mode(modules, training: bool):
+    """``modules`` in training or inference mode inside the block (each one's own mode restored afterwards)."""
+    modules = list(modules)
+    before = [m.training for m in modules]
+    for m in modules:
+        m.train(training)
+    try:
+        yield
+    finally:
+        for m, was in zip(modules, before):
+            m.train(was)
+
+
+@contextlib.contextmanager
 def frozen(module: nn.Module):
     """Parameters that need no gradient inside the block (restored afterwards)."""
     params = [p for p in module.parameters() if p.requires_grad]
@@ -76,6 +90,7 @@ class Stepper:
         self.scaler = scaler
         self.ema = ema
         self.G_raw, self.D_raw = unwrap(G), unwrap(D)
+        self.d_latents = None  # (z, labels) of the last D update, for train.g_reuses_d_latents
         self.z_dim, self.num_classes = self.G_raw.z_dim, self.G_raw.num_classes
         # One D forward over cat(real, fake) gives the same logits as two when no D layer mixes samples.
         self.joint_d = cfg.train.joint_d_forward and not has_batch_statistics(self.D_raw)
@@ -125,10 +140,21 @@ class Stepper:
         return loss, f, f_cls
 
     def _g_loss(self, fake, fake_y):
-        """G's loss through a frozen D: gradients reach G only."""
-        with frozen(self.D_raw), self.autocast():
+        """G's loss through a frozen D: gradients reach G only. With ``train.d_bn_for_g=running`` D's batch
+        norm layers use their running statistics here (a Keras D frozen with ``trainable = False``)."""
+        bn = [m for m in self.D_raw.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        running = in_mode(bn, False) if self.cfg.train.d_bn_for_g == "running" else contextlib.nullcontext()
+        with frozen(self.D_raw), running, self.autocast():
             f, f_cls = _split(self.D(fake, fake_y))
             return self.obj.g_loss(f.float()) + self._aux(f_cls, fake_y)
+
+    def _fakes_for_d(self, n: int):
+        """Latents and G's images for a D update, without autograd; with ``train.g_mode_for_d=eval`` G runs
+        in inference mode (batch norm's running statistics, no dropout), as Keras' ``generator.predict``."""
+        z, fake_y = self.d_latents = self.latent(n)
+        mode = in_mode([self.G], False) if self.cfg.train.g_mode_for_d == "eval" else contextlib.nullcontext()
+        with torch.no_grad(), mode, self.autocast():
+            return self.G(z, fake_y), fake_y
 
     def _real(self, real):
         return real.contiguous(memory_format=torch.channels_last) if self.channels_last and real.dim() == 4 else real
@@ -151,17 +177,47 @@ class Stepper:
 
     # -- steps ---------------------------------------------------------------
     def d_step(self, real: torch.Tensor, real_y: torch.Tensor | None) -> torch.Tensor:
-        z, fake_y = self.latent(real.shape[0])
-        with torch.no_grad(), self.autocast():
-            fake = self.G(z, fake_y)
+        """One D update on a real batch and a fake batch (``train.d_update=split``: two, see ``split_d_step``)."""
+        fake, fake_y = self._fakes_for_d(real.shape[0])
+        if self.cfg.train.d_update == "split":
+            return self.split_d_step(self._real(real), real_y, fake.to(real.dtype), fake_y)
         self.opt_d.zero_grad(set_to_none=True)
         loss, _, _ = self._d_loss(self._real(real), real_y, fake.to(real.dtype), fake_y)
         self._apply(self.opt_d, loss)
         self._clip()
         return loss.detach()
 
+    def split_d_step(self, real, real_y, fake, fake_y) -> torch.Tensor:
+        """Seed 002's D update: ``train_on_batch`` on the real batch, then on the fake batch.
+
+        Two optimiser steps, each on one batch (so batch norm in D sees the real and the fake images
+        apart, and the second D pass already sees the first update's weights). Returns the sum of the
+        two losses, each taken before its own update: D's loss on a real and a fake batch, as logged
+        for the joint update.
+        """
+        loss_cfg, losses = self.cfg.loss, []
+        for x, y, is_real in ((real, real_y, True), (fake, fake_y, False)):
+            self.opt_d.zero_grad(set_to_none=True)
+            with self.autocast():
+                out, cls = _split(self.D(x, y))
+                if is_real:
+                    loss = self.obj.d_real(out.float(), loss_cfg.label_smoothing) + self._aux(cls, y)
+                else:
+                    loss = self.obj.d_fake(out.float()) + self._aux(cls, y)
+            if is_real and loss_cfg.r1_weight > 0:
+                loss = loss + 0.5 * loss_cfg.r1_weight * r1_penalty(self.D, x, y)
+            self._apply(self.opt_d, loss)
+            self._clip()
+            losses.append(loss.detach())
+        return losses[0] + losses[1]
+
     def g_step(self, batch_size: int) -> torch.Tensor:
-        z, fake_y = self.latent(batch_size)
+        """One G update; with ``train.g_reuses_d_latents`` on the latents of the last D update since G's
+        previous one, where there was one (seed 001's MLP loop feeds one z to both updates, seed 002's
+        Keras loop one (noise, labels))."""
+        latents, self.d_latents = self.d_latents, None
+        reuse = self.cfg.train.g_reuses_d_latents and latents is not None
+        z, fake_y = latents if reuse else self.latent(batch_size)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             fake = self.G(z, fake_y)

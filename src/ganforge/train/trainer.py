@@ -246,10 +246,17 @@ class Trainer:
         real = normalize(x) if x.dtype == torch.uint8 else x
         return real, (self.y[idx] if self.y is not None and self.cfg.model.conditional else None)
 
-    def _d_batches_for(self, step: int) -> int:
+    def _extra_d(self, step: int) -> bool:
+        """Whether step ``step`` (0-based, counted over the whole run) takes the extra D update."""
         t = self.cfg.train
-        extra = 1 if t.extra_d_every and (step + 1) % t.extra_d_every == 0 else 0
-        return t.n_critic + extra
+        if not t.extra_d_every:
+            return False
+        return step % t.extra_d_every == (0 if t.extra_d_on == "first" else t.extra_d_every - 1)
+
+    def _d_batches_for(self, step: int) -> int:
+        """Real batches step ``step`` takes from the epoch (an extra D update on the step's batch takes none)."""
+        t = self.cfg.train
+        return t.n_critic + (1 if self._extra_d(step) and t.extra_d_batch == "next" else 0)
 
     def _agree_on_stopping(self) -> None:
         """Read the clock and the stop signal once per step, the same on every rank.
@@ -345,14 +352,26 @@ class Trainer:
         raise GanforgeError(f"{what}; training stopped and {keep}; lower the learning rates or change the loss")
 
     def train_step(self, chunk: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One generator update and its D update(s) on the index batches in ``chunk``: (d_loss, g_loss)."""
-        if self.cfg.train.update == "simultaneous":
+        """One generator update and its D update(s) on the index batches in ``chunk``: (d_loss, g_loss).
+
+        Alternating, a step is its D updates, one per batch of ``chunk``, then G's. The extra D update
+        of ``train.extra_d_every`` comes first; with ``train.extra_d_batch=same`` it takes the step's
+        first batch again. ``train.g_before_d`` moves G's update before the step's ``n_critic`` D updates
+        (after an extra one): seed 001's CIFAR-10 loop is [D on even steps], G, D, all on one batch.
+        """
+        t = self.cfg.train
+        if t.update == "simultaneous":
             real, y = self._batch(chunk[0])
             return self.stepper.simultaneous_step(real, y)
-        for idx in chunk:
-            real, y = self._batch(idx)
-            d_loss = self.stepper.d_step(real, y)
-        return d_loss, self.stepper.g_step(self.cfg.train.batch_size)
+        if self._extra_d(self.step) and t.extra_d_batch == "same":
+            chunk = [chunk[0], *chunk]
+        before_g = len(chunk) - t.n_critic if t.g_before_d else len(chunk)
+        for idx in chunk[:before_g]:
+            d_loss = self.stepper.d_step(*self._batch(idx))
+        g_loss = self.stepper.g_step(t.batch_size)
+        for idx in chunk[before_g:]:
+            d_loss = self.stepper.d_step(*self._batch(idx))
+        return d_loss, g_loss
 
     def fit(self) -> Path:
         with GracefulStop() as self.stop:  # SIGINT/SIGTERM: finish the step, checkpoint, exit non-zero
@@ -376,7 +395,7 @@ class Trainer:
         while not self._done():
             # -- one epoch ------------------------------------------------
             batches = epoch_batches(len(self.data), t.batch_size, t.seed, self.epoch, cfg.data.drop_last,
-                                    self.rank, self.world_size)
+                                    self.rank, self.world_size, cfg.data.shuffle)
             per_step = t.n_critic
             bar = tqdm(total=len(batches) // per_step, initial=self.batch_in_epoch // per_step,
                        desc=f"epoch {self.epoch + 1}" + (f"/{t.epochs}" if t.steps is None else ""),

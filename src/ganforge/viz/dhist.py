@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from ganforge.data import Dataset, normalize
-from ganforge.losses import OBJECTIVES, _bce_d_loss
+from ganforge.losses import OBJECTIVES, _bce_d_real
 from ganforge.viz.plots import save_figure
 
 
 def reads_as_probability(loss_name: str) -> bool:
     """True when D was trained with binary cross-entropy on its logits, so sigmoid(D(x)) = P(real)."""
-    return OBJECTIVES.get(loss_name).d_loss is _bce_d_loss
+    return OBJECTIVES.get(loss_name).d_real is _bce_d_real
 
 
 @torch.no_grad()
