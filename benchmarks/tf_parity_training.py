@@ -198,8 +198,8 @@ def plot(args) -> None:
         x = np.load(root / name / f"epoch_{last:02d}.npz")["arr_0"][:16]
         ax.imshow(np.concatenate(list(x), axis=1), cmap="gray", vmin=0, vmax=255)
         ax.set_yticks([]), ax.set_xticks([])
-        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"epoch {max(max(r) for r in runs.values())}: 16 samples per run", fontsize=9)
+        ax.set_ylabel(f"{name}\nepoch {last}", rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("each run's last epoch: 16 samples per run", fontsize=9)
     fig.tight_layout()
     fig.savefig(f"{args.out}_grids.png", dpi=110)
 
