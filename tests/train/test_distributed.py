@@ -135,9 +135,9 @@ def test_the_time_budget_is_read_the_same_on_every_rank(tmp_path):
 # ---------------------------------------------------------------------------
 # SyncBatchNormCPU against a plain BatchNorm over the whole batch
 
-def _sync_bn_rank(rank, port, x, w, c, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+def _sync_bn_rank(rank, x, w, c, out):
+    # a file store: a free port picked beforehand could be taken by then (other jobs' connections)
+    dist.init_process_group("gloo", init_method=f"file://{out / 'store'}", rank=rank, world_size=2)
     bn = SyncBatchNormCPU(x.shape[1], momentum=0.1).to(x.dtype)
     bn.weight.data.copy_(w)
     part = x.chunk(2)[rank].clone().requires_grad_(True)
@@ -153,16 +153,11 @@ def test_sync_batchnorm_over_two_ranks_equals_batchnorm_over_their_union(tmp_pat
     variance as E[x^2] - mean^2), so they differ by at most ~128 * 2^-53 times the sum of the terms'
     magnitudes (Higham 4.2; at most ~100 here): ~2e-12, where per-rank statistics instead of the
     union's would be off by ~0.1."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     g = torch.Generator().manual_seed(0)
     x = torch.randn(8, 3, 4, 4, generator=g, dtype=torch.float64) * 2 + 1
     w = torch.rand(3, generator=g, dtype=torch.float64) + 0.5
     c = torch.randn(x.shape, generator=g, dtype=torch.float64)  # the loss is sum(c * y): a weight per output
-    mp.start_processes(_sync_bn_rank, args=(port, x, w, c, tmp_path), nprocs=2, start_method="spawn")
+    mp.start_processes(_sync_bn_rank, args=(x, w, c, tmp_path), nprocs=2, start_method="spawn")
 
     ref = nn.BatchNorm2d(3, momentum=0.1).double()
     ref.weight.data.copy_(w)
