@@ -12,6 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+import ganforge
 from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
 from ganforge.train.distributed import SyncBatchNormCPU, convert_sync_batchnorm
 
@@ -119,7 +120,11 @@ def test_an_existing_run_directory_stops_every_rank_with_one_line_each(tmp_path)
     assert proc.returncode != 0
     assert proc.stderr.count(f"run directory {run} already exists") >= 1
     frames = [line for line in proc.stderr.splitlines() if line.strip().startswith("File ")]
-    assert not any("ganforge" in line for line in frames)  # torchrun's own report only, no ganforge traceback
+    package = str(Path(ganforge.__file__).parent)
+    assert not any(package in line for line in frames)  # torchrun's own report only, no ganforge traceback
+    # each rank left the process group before exiting: one that exits inside it can abort in gloo's
+    # teardown ("terminate called without an active exception", SIGABRT), here about one run in six
+    assert "terminate called" not in proc.stderr and "SIGABRT" not in proc.stderr
     assert "step 1" not in proc.stdout
     assert [p.name for p in run.iterdir()] == ["notes.txt"] and (run / "notes.txt").read_text() == "mine"
 
