@@ -30,10 +30,11 @@ def stepper_for(preset, shape, num_classes=0, **over):
 # another memory layout) are compared in float64, never in float32: which float32 element trips a
 # hand-picked tolerance depends on the CPU's kernels. Seed 000's logits and gradients (all below 0.1)
 # computed in float32 differ from float64 by at most 1.2 x 2^-24 (measured): one order's rounding. Any
-# order's worst case is at most K times a typical one for sums of K <= 3,200 terms (Higham, Accuracy and
-# Stability of Numerical Algorithms, 4.2: K u sum|terms|, against ~sqrt(K) u for random rounding), and
-# values up to O(1) scale it by 10, so in float64 two forms differ by at most 10 x 3.2e3 x 1.2 x 2^-53
-# ~ 4e-12 (measured: below 2e-15). A wrong term or a step applied twice differs by 1e-4 or more.
+# order's worst case is at most K times a typical one for sums of K <= 6,400 terms (G's 256 -> 128 layer
+# at stride 1: 256 x 5 x 5; Higham, Accuracy and Stability of Numerical Algorithms, 4.2: K u sum|terms|,
+# against ~sqrt(K) u for random rounding), and values up to O(1) scale it by 10, so in float64 two forms
+# differ by at most 10 x 6.4e3 x 1.2 x 2^-53 ~ 9e-12 (measured: below 2e-15). A wrong term or a step
+# applied twice differs by 1e-4 or more.
 F64_ATOL = 1e-11
 
 
