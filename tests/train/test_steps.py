@@ -3,6 +3,7 @@ and the speed-minded forms of the steps against the plain formulation."""
 
 import contextlib
 import copy
+import os
 
 import pytest
 import torch
@@ -313,12 +314,16 @@ def test_auto_precision_is_bf16_only_where_the_hardware_has_it(tmp_path, monkeyp
     cpu = torch.device("cpu")
     assert trainer_mod.resolve_precision("fp32", cpu) == "fp32"
     assert trainer_mod.resolve_precision("bf16", cpu) == "bf16"
-    for native, expected in ((True, "bf16"), (False, "fp32")):
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in ("SSE41", "AVX", "AVX2"):
+        assert not trainer_mod.native_bf16(cpu)  # bf16 units or not, oneDNN would emulate bf16 here
+    # the CPU's bf16 units, and whether oneDNN may use them (ONEDNN_MAX_CPU_ISA=AVX2 makes it emulate bf16)
+    for native, onednn, expected in ((True, True, "bf16"), (False, True, "fp32"), (True, False, "fp32")):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        monkeypatch.setattr(trainer_mod, "_onednn_bf16", lambda: onednn)
         assert trainer_mod.resolve_precision("auto", cpu) == expected
         over = {**TINY, "train.precision": "auto", "train.steps": 1, "data.name": "digits", "data.image_size": 16}
-        trainer = Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / expected)
+        trainer = Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / f"{native}-{onednn}")
         assert trainer.precision == expected
         with trainer.autocast():
             out = trainer.G(torch.randn(2, 16))
