@@ -27,14 +27,12 @@ def cmd_train(args) -> int:
                            overrides=args.overrides)
     cfg = None if args.resume else resolve(args.preset, items)  # config mistakes show before torch loads
     from ganforge.train import Trainer
-
-    if args.resume:
-        trainer = Trainer.resume(args.resume, items)
-    else:
-        trainer = Trainer(cfg, run_dir=args.out)
     from ganforge.train.distributed import leaving_together
 
+    # under torchrun the trainer joins the process group as it is built: a rank that then stops (its run
+    # directory taken, a bad checkpoint) must leave it too, or gloo aborts the process at exit
     with leaving_together():
+        trainer = Trainer.resume(args.resume, items) if args.resume else Trainer(cfg, run_dir=args.out)
         trainer.fit()
     return 0
 

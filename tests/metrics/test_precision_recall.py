@@ -48,6 +48,8 @@ def test_matches_brute_force(k):
     fake = np.concatenate([rng.normal(size=(150, 5)), rng.normal(size=(100, 5)) * 0.5 + 2.0])
     expected = brute_force_precision_recall(real, fake, k)
     assert 0.02 < expected[0] < 0.98 and 0.02 < expected[1] < 0.98  # a non-trivial case
+    # no point lies within float64 rounding of a boundary, so any float64 computation decides each the same
+    assert undecided_share(fake, real, k, 2.0 ** -53) == undecided_share(real, fake, k, 2.0 ** -53) == 0
     assert precision_recall(real, fake, k=k) == pytest.approx(expected, abs=0)
     # Batching and torch input do not change the answer.
     assert precision_recall(torch.from_numpy(real), torch.from_numpy(fake), k=k, batch_size=7) == pytest.approx(
@@ -55,12 +57,39 @@ def test_matches_brute_force(k):
     )
 
 
+def undecided_share(points, centres, k, unit_roundoff):
+    """Share of ``points`` whose "inside some ball of ``centres``" can flip under rounding of size ``unit_roundoff``.
+
+    Rounding the inputs (relative error u each) and forming |a|^2 + |b|^2 - 2 a.b from sums of D products
+    errs by at most (D + 6) u (|a| + |b|)^2 (Higham 3.1: gamma_D for each sum, 2u for the inputs, 3 more
+    operations); a ball's squared radius is the k-th smallest such value over the centre's neighbours, so it
+    errs by at most the same bound with |b| <= the largest norm M. A point's membership is decided the same
+    way by any such computation unless, for some centre, |d^2 - r^2| is within the sum of those two errors.
+    """
+    dim, u = points.shape[1], unit_roundoff
+    d2 = cdist(points, centres) ** 2  # float64: exact to ~1e-15 relative, far below the float32 errors
+    radii = cdist(centres, centres)
+    np.fill_diagonal(radii, np.inf)
+    r2 = np.sort(radii, axis=1)[:, k - 1] ** 2
+    norm_p, norm_c = np.linalg.norm(points, axis=1), np.linalg.norm(centres, axis=1)
+    slack = (dim + 6) * u * ((norm_p[:, None] + norm_c[None, :]) ** 2 + (norm_c[None, :] + norm_c.max()) ** 2)
+    surely_in = (d2 + slack <= r2[None, :]).any(axis=1)
+    surely_out = (d2 - slack > r2[None, :]).all(axis=1)
+    return float(np.mean(~surely_in & ~surely_out))
+
+
 def test_float32_agrees_with_float64():
+    """float32 distances can flip a point that lies within rounding of a ball's boundary, and only such a
+    point: the two answers differ by at most the share of undecided points (none for these clouds, so
+    they agree exactly), whatever order the CPU's kernels sum in."""
     rng = np.random.default_rng(3)
     real, fake = rng.normal(size=(500, 16)), rng.normal(size=(500, 16)) * 1.3
     p64 = precision_recall(real, fake)
     p32 = precision_recall(real, fake, dtype=torch.float32)
-    assert p32 == pytest.approx(p64, abs=0.005)
+    u32 = 2.0 ** -24
+    bounds = (undecided_share(fake, real, 3, u32), undecided_share(real, fake, 3, u32))
+    assert all(abs(a - b) <= bound for a, b, bound in zip(p32, p64, bounds))
+    assert 0 < p64[0] < 1 and 0 < p64[1] < 1  # a case with boundaries to get wrong
 
 
 def test_validation_errors():

@@ -3,6 +3,7 @@ and the speed-minded forms of the steps against the plain formulation."""
 
 import contextlib
 import copy
+import os
 
 import pytest
 import torch
@@ -24,6 +25,38 @@ def stepper_for(preset, shape, num_classes=0, **over):
     G, D = build_models(cfg.model, shape, num_classes)
     opt_g, opt_d = build_optimizer(G.parameters(), cfg.g_optim), build_optimizer(D.parameters(), cfg.d_optim)
     return Stepper(G, D, opt_g, opt_d, cfg, torch.device("cpu"))
+
+
+# Two forms of a step that sum the same terms in another order (a joint D pass, one shared backward pass,
+# another memory layout) are compared in float64, never in float32: which float32 element trips a
+# hand-picked tolerance depends on the CPU's kernels. Seed 000's logits and gradients (all below 0.1)
+# computed in float32 differ from float64 by at most 1.2 x 2^-24 (measured): one order's rounding. Any
+# order's worst case is at most K times a typical one for sums of K <= 6,400 terms (G's 256 -> 128 layer
+# at stride 1: 256 x 5 x 5; Higham, Accuracy and Stability of Numerical Algorithms, 4.2: K u sum|terms|,
+# against ~sqrt(K) u for random rounding), and values up to O(1) scale it by 10, so in float64 two forms
+# differ by at most 10 x 6.4e3 x 1.2 x 2^-53 ~ 9e-12 (measured: below 2e-15). A wrong term or a step
+# applied twice differs by 1e-4 or more.
+F64_ATOL = 1e-11
+
+
+def adam_atol(opt_cfg, steps: int) -> float:
+    """How far rounding can move two forms' parameters apart in ``steps`` Adam steps.
+
+    Adam moves a parameter by lr * m / (sqrt(v) + eps): a change d in its gradient changes the move by at
+    most ~2 * lr / eps * d (where |gradient| ~ eps; by less elsewhere). So parameters whose gradients are
+    near zero can differ by ~lr after a float32 gradient difference of eps; in float64 the bound below is
+    at most 1.2e-6 for these presets, while a wrong gradient moves a parameter by ~lr = 1e-4 per step.
+    """
+    return steps * 2 * opt_cfg.lr / opt_cfg.eps * F64_ATOL
+
+
+@pytest.fixture
+def float64():
+    """Models, latents, data and optimiser states in float64 inside the test."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +92,19 @@ def test_wgan_gp_step_adds_lambda_times_penalty(digits28):
     assert s.d_step(real, None).item() == pytest.approx(10.0)
 
 
-def test_acgan_d_loss_adds_cross_entropy_of_both_batches(digits28):
+def test_acgan_d_loss_adds_cross_entropy_of_both_batches(digits28, float64):
     s = stepper_for("mnist-acgan", (1, 28, 28), 10)
     s.D.eval()                                # no dropout: the loss is a deterministic function of the inputs
     real, y = digits28
+    real = real.double()
     fake = s.G(torch.randn(32, 100), y.flip(0)).detach()
     loss, _, _ = s._d_loss(real, y, fake, y.flip(0))
     r, r_cls = s.D(real)
     f, f_cls = s.D(fake)
     expected = (F.softplus(-r).mean() + F.softplus(f).mean()
                 + F.cross_entropy(r_cls, y) + F.cross_entropy(f_cls, y.flip(0)))
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss.dtype == torch.float64
+    assert abs(loss.item() - expected.item()) <= F64_ATOL
 
 
 def test_g_step_moves_only_the_generator(digits28):
@@ -99,7 +134,7 @@ def real_batch(n=8):
     return torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(1)) * 2 - 1
 
 
-def test_joint_d_forward_is_used_only_without_batch_norm_and_matches_two_passes():
+def test_joint_d_forward_is_used_only_without_batch_norm_and_matches_two_passes(float64):
     cfg, G, D, og, od = seed000()
     assert not has_batch_statistics(D) and has_batch_statistics(G)
     joint = Stepper(G, D, og, od, cfg, torch.device("cpu"))
@@ -109,8 +144,9 @@ def test_joint_d_forward_is_used_only_without_batch_norm_and_matches_two_passes(
     r1, _, f1, _ = joint._d_outputs(real, None, fake, None)
     r2, _, f2, _ = split._d_outputs(real, None, fake, None)
     assert r1.shape == f1.shape == (8,)
-    torch.testing.assert_close(r1, r2, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(f1, f2, atol=1e-5, rtol=1e-5)
+    assert r1.dtype == torch.float64
+    torch.testing.assert_close(r1, r2, atol=F64_ATOL, rtol=0)
+    torch.testing.assert_close(f1, f2, atol=F64_ATOL, rtol=0)
     # the Radford DCGAN's D has batch norm: one pass over cat(real, fake) would change its output
     radford = resolve("digits-dcgan")
     _, D_bn = build_models(radford.model, SHAPE)
@@ -135,7 +171,7 @@ def two_tape_reference(cfg, G, D, og, od, real):
 
 @pytest.mark.parametrize("joint, one_backward, shared", [(True, False, True), (True, False, False),
                                                          (False, False, False), (True, True, False)])
-def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward, shared):
+def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward, shared, float64):
     cfg, G, D, og, od = seed000(**{"train.joint_d_forward": joint})
     ref = [copy.deepcopy(m) for m in (G, D)]
     ref_opts = [torch.optim.Adam(m.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7) for m in ref]
@@ -149,17 +185,19 @@ def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward, share
         d, g = stepper.simultaneous_step(real, None)
         torch.manual_seed(100 + step)
         d_ref, g_ref = two_tape_reference(cfg, *ref, *ref_opts, real)
-        torch.testing.assert_close(d, d_ref, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
-    for mine, theirs in ((G, ref[0]), (D, ref[1])):
+        assert d.dtype == torch.float64
+        torch.testing.assert_close(d, d_ref, atol=F64_ATOL, rtol=0)
+        torch.testing.assert_close(g, g_ref, atol=F64_ATOL, rtol=0)
+    for mine, theirs, opt_cfg in ((G, ref[0], cfg.g_optim), (D, ref[1], cfg.d_optim)):
+        assert (opt_cfg.lr, opt_cfg.eps) == (1e-4, 1e-7)  # as ref_opts
         for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+            torch.testing.assert_close(a, b, atol=adam_atol(opt_cfg, 2), rtol=0, msg=name)
     assert all(p.requires_grad for p in D.parameters())  # D is unfrozen again
 
 
 @pytest.mark.parametrize("loss, forms", [("ns", "ganforge"), ("minimax", "ganforge"), ("lsgan", "ganforge"),
                                          ("hinge", "ganforge"), ("wgan", "ganforge"), ("ns", "torch.nn")])
-def test_one_backward_through_d_gives_both_losses_gradients(loss, forms):
+def test_one_backward_through_d_gives_both_losses_gradients(loss, forms, float64):
     """The shared backward pass through D over the fake batch against the two gradient calls, per objective,
     and with torch.nn's forms of the convolutions (how ``ganforge bench`` counts FLOPs)."""
     over = {"loss.name": loss, "loss.label_smoothing": 0.1 if loss == "ns" else 0.0, "model.d_dropout": 0.3,
@@ -181,7 +219,7 @@ def test_one_backward_through_d_gives_both_losses_gradients(loss, forms):
     for mine, theirs in zip((G, D), twin):
         assert sum(p.grad.abs().sum() for p in mine.parameters()) > 0
         for (name, a), b in zip(mine.named_parameters(), theirs.parameters()):
-            torch.testing.assert_close(a.grad, b.grad, atol=1e-7, rtol=1e-4, msg=name)
+            torch.testing.assert_close(a.grad, b.grad, atol=F64_ATOL, rtol=0, msg=name)
 
 
 def test_shared_backward_only_where_it_is_exact():
@@ -242,16 +280,20 @@ def test_fp16_needs_cuda_and_runs_with_a_grad_scaler_there(tmp_path):
     assert trainer.step == 3
 
 
-def test_channels_last_trains_like_the_default_layout(tmp_path):
+def test_channels_last_trains_like_the_default_layout(tmp_path, float64):
     runs = []
     for cl in (False, True):
         over = {**TINY, "train.steps": 3, "train.channels_last": cl, "data.channels": 3}
         trainer = Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / f"cl{cl}")
+        trainer.x = normalize(trainer.x).double()  # float64 images: the trainer takes them as they are
         trainer.fit()
         runs.append(trainer)
     assert runs[1].G.net[1].weight.is_contiguous(memory_format=torch.channels_last)
-    for a, b in zip(runs[0].G.state_dict().values(), runs[1].G.state_dict().values()):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+    for net, opt_cfg in (("G", runs[0].cfg.g_optim), ("D", runs[0].cfg.d_optim)):
+        mine, theirs = (getattr(r, net).state_dict() for r in runs)
+        for name, a in mine.items():
+            assert a.dtype == torch.float64 or not a.is_floating_point()
+            torch.testing.assert_close(a, theirs[name], atol=adam_atol(opt_cfg, 3), rtol=0, msg=f"{net}.{name}")
 
 
 def test_compiled_models_take_the_simultaneous_step(tmp_path):
@@ -273,12 +315,16 @@ def test_auto_precision_is_bf16_only_where_the_hardware_has_it(tmp_path, monkeyp
     cpu = torch.device("cpu")
     assert trainer_mod.resolve_precision("fp32", cpu) == "fp32"
     assert trainer_mod.resolve_precision("bf16", cpu) == "bf16"
-    for native, expected in ((True, "bf16"), (False, "fp32")):
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in ("SSE41", "AVX", "AVX2"):
+        assert not trainer_mod.native_bf16(cpu)  # bf16 units or not, oneDNN would emulate bf16 here
+    # the CPU's bf16 units, and whether oneDNN may use them (ONEDNN_MAX_CPU_ISA=AVX2 makes it emulate bf16)
+    for native, onednn, expected in ((True, True, "bf16"), (False, True, "fp32"), (True, False, "fp32")):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        monkeypatch.setattr(trainer_mod, "_onednn_bf16", lambda: onednn)
         assert trainer_mod.resolve_precision("auto", cpu) == expected
         over = {**TINY, "train.precision": "auto", "train.steps": 1, "data.name": "digits", "data.image_size": 16}
-        trainer = Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / expected)
+        trainer = Trainer(resolve("digits-dcgan", over), run_dir=tmp_path / f"{native}-{onednn}")
         assert trainer.precision == expected
         with trainer.autocast():
             out = trainer.G(torch.randn(2, 16))

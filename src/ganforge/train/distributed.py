@@ -198,8 +198,8 @@ class SyncBatchNormCPU(nn.modules.batchnorm._BatchNorm):
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         dims = [0] + list(range(2, x.dim()))
-        xf = x.float()
-        count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16/fp16 moments in float32; float64 stays
+        count = torch.tensor([x.numel() / x.shape[1]], dtype=xf.dtype, device=x.device)
         stats = _AllReduceSum.apply(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]))
         c = x.shape[1]
         n = stats[-1]

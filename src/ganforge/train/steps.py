@@ -29,6 +29,11 @@ def _split(out):
     return out if isinstance(out, tuple) else (out, None)
 
 
+def _upcast(logits: torch.Tensor) -> torch.Tensor:
+    """Logits as a loss takes them: autocast's bf16 or fp16 in float32, float32 and float64 as they are."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def unwrap(module: nn.Module) -> nn.Module:
     """The plain module inside DistributedDataParallel and/or torch.compile wrappers."""
     while True:
@@ -115,7 +120,7 @@ class Stepper:
     def _aux(self, class_logits, labels):
         if class_logits is None or labels is None:
             return 0.0
-        return self.cfg.loss.aux_weight * F.cross_entropy(class_logits.float(), labels)
+        return self.cfg.loss.aux_weight * F.cross_entropy(_upcast(class_logits), labels)
 
     def _d_outputs(self, real, real_y, fake, fake_y, joint=True):
         """D on the real and the fake batch: (r, r_cls, f, f_cls), in one forward pass when legal."""
@@ -131,7 +136,7 @@ class Stepper:
         loss_cfg = self.cfg.loss
         with self.autocast():
             r, r_cls, f, f_cls = self._d_outputs(real, real_y, fake, fake_y, joint)
-            loss = self.obj.d_loss(r.float(), f.float(), loss_cfg.label_smoothing)
+            loss = self.obj.d_loss(_upcast(r), _upcast(f), loss_cfg.label_smoothing)
             loss = loss + self._aux(r_cls, real_y) + self._aux(f_cls, fake_y)
         if loss_cfg.name == "wgan-gp":
             loss = loss + loss_cfg.gp_weight * gradient_penalty(self.D, real, fake, real_y)
@@ -146,7 +151,7 @@ class Stepper:
         running = in_mode(bn, False) if self.cfg.train.d_bn_for_g == "running" else contextlib.nullcontext()
         with frozen(self.D_raw), running, self.autocast():
             f, f_cls = _split(self.D(fake, fake_y))
-            return self.obj.g_loss(f.float()) + self._aux(f_cls, fake_y)
+            return self.obj.g_loss(_upcast(f)) + self._aux(f_cls, fake_y)
 
     def _fakes_for_d(self, n: int):
         """Latents and G's images for a D update, without autograd; with ``train.g_mode_for_d=eval`` G runs
@@ -253,7 +258,7 @@ class Stepper:
             # would also back-propagate through D over the real half (zeros, but a full conv cost).
             d_loss, f, f_cls = self._d_loss(self._real(real), real_y, fake, fake_y, joint=False)
             with self.autocast():
-                g_loss = self.obj.g_loss(f.float()) + self._aux(f_cls, fake_y)
+                g_loss = self.obj.g_loss(_upcast(f)) + self._aux(f_cls, fake_y)
             g_params = [p for p in self.G.parameters() if p.requires_grad]
             d_params = [p for p in self.D.parameters() if p.requires_grad]
             g_grads = torch.autograd.grad(scale(g_loss), g_params, retain_graph=True)
@@ -288,8 +293,8 @@ class Stepper:
             r = self.D(real)
             with per_sample_weight_grads() as weights:
                 f = self.D(fake)
-            d_loss = self.obj.d_loss(r.float(), f.float(), self.cfg.loss.label_smoothing)
-            g_loss = self.obj.g_loss(f.float())
+            d_loss = self.obj.d_loss(_upcast(r), _upcast(f), self.cfg.loss.label_smoothing)
+            g_loss = self.obj.g_loss(_upcast(f))
         a_real, a = torch.autograd.grad(d_loss, [r, f], retain_graph=True)  # through the losses only
         (b,) = torch.autograd.grad(g_loss, [f], retain_graph=True)
         c = a.abs() + b.abs()

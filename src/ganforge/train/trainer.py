@@ -55,13 +55,20 @@ def resolve_device(name: str) -> torch.device:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` multiplies bf16 matrices in hardware (CUDA with bf16, CPUs with AVX512-BF16 or AMX)."""
+    """Whether ``device`` multiplies bf16 matrices in hardware (CUDA with bf16, CPUs with AVX512-BF16 or AMX
+    that oneDNN is allowed to use)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-        return any(check() for check in checks if check is not None)
+        return any(check() for check in checks if check is not None) and _onednn_bf16()
     return False
+
+
+def _onednn_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively here: ONEDNN_MAX_CPU_ISA below AVX512_CORE_BF16 makes it emulate bf16."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return check is None or bool(check())
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
