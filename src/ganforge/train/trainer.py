@@ -71,6 +71,15 @@ def _onednn_bf16() -> bool:
     return check is None or bool(check())
 
 
+def check_compile_threads(device: torch.device) -> None:
+    """torch 2.13's compiled CPU kernels crash the process (segfault or heap corruption) on one thread of an
+    AVX-512 CPU, the same with ganforge 0.1: refuse that combination in one line rather than crash."""
+    if (device.type == "cpu" and torch.get_num_threads() == 1
+            and torch.backends.cpu.get_cpu_capability().startswith("AVX512")):
+        raise ConfigError("train.compile on one CPU thread crashes torch's compiled kernels on this AVX-512 CPU; "
+                          "use train.threads=2 or more, or train.compile=false")
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` is bf16 where the hardware has it (1.6x faster than fp32 on an AVX512-BF16 CPU,
     same FID: docs/benchmarks.md), fp32 elsewhere (emulated bf16 is slower than fp32)."""
@@ -168,6 +177,7 @@ class Trainer:
         # self.G / self.D stay the plain modules (saved, sampled); the stepper trains their wrapped forms
         G_train, D_train = (distributed.wrap(net, self.dist) for net in (self.G, self.D))
         if t.compile:
+            check_compile_threads(self.device)
             G_train, D_train = torch.compile(G_train), torch.compile(D_train)
         D_train = with_augment(D_train, t, len(self.data))  # DiffAugment in front of D (train/augment.py)
         self.stepper = Stepper(G_train, D_train, self.opt_g, self.opt_d, cfg, self.device,
