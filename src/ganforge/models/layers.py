@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganforge.models.conv import same_padding
+
 
 def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     """Wrap a weight layer in spectral normalisation when ``enabled``."""
@@ -44,13 +46,6 @@ class Reshape(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}"
-
-
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's padding='same' for one axis: (before, after); the odd pixel goes after."""
-    out = -(-size // stride)  # ceil(size / stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
 
 
 def conv_same(c_in: int, c_out: int, kernel: int, stride: int, size: int, sn: bool = False) -> tuple[nn.Module, int]:
