@@ -12,7 +12,7 @@ from ganforge.data import mixture_centers, mixture_std
 from ganforge.metrics import mixture_quality
 from ganforge.io import to_json
 from ganforge.sampler import load_generator
-from ganforge.train.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.rundir import latest_checkpoint, load_checkpoint
 
 
 def main() -> None:

@@ -116,7 +116,7 @@ def train_ganforge(args) -> None:
            "train.progress=false"]
     subprocess.run(cmd, check=True)
     from ganforge.sampler import load_generator
-    from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+    from ganforge.rundir import list_checkpoints, load_checkpoint
 
     for path in list_checkpoints(out):
         epoch = load_checkpoint(path)["epoch"]

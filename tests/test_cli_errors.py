@@ -18,7 +18,7 @@ from ganforge.models import ARCHS, build_models
 from ganforge.config import ModelConfig
 from ganforge.errors import ConfigError
 from ganforge.train import Trainer
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from ganforge.rundir import list_checkpoints, load_checkpoint, save_checkpoint
 from tiny import TINY_FLAGS, digit_folder, snapshot
 
 ENV = {"OMP_NUM_THREADS": "1"}

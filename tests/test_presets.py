@@ -11,7 +11,7 @@ from ganforge.config import list_presets, resolve
 from ganforge.data import mixture_centers
 from ganforge.sampler import load_generator
 from ganforge.train import Trainer
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.rundir import list_checkpoints, load_checkpoint
 
 ISSUE_PRESETS = ["mnist-gan", "mnist-gan-minimax", "mnist-mlp-gan", "mnist-dcgan", "mnist-lsgan", "mnist-wgan",
                  "mnist-wgan-gp", "mnist-acgan", "cifar10-dcgan", "dcgan64", "ring8-gan"]

@@ -42,34 +42,36 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _windows(fn, n_windows: int, per_window: int, images_per_call: int, device) -> list[float]:
-    """img/s of each of ``n_windows`` windows of ``per_window`` calls to ``fn``."""
+def _windows(fn, n_windows: int, per_window: int, device) -> list[float]:
+    """img/s of each of ``n_windows`` windows of ``per_window`` calls to ``fn`` (each returns its image count)."""
     rates = []
     for _ in range(n_windows):
         _sync(device)
         t0 = time.perf_counter()
-        for _ in range(per_window):
-            fn()
+        images = sum(fn() for _ in range(per_window))
         _sync(device)  # CPU work is synchronous; a GPU is waited for
-        rates.append(per_window * images_per_call / (time.perf_counter() - t0))
+        rates.append(images / (time.perf_counter() - t0))
     return rates
 
 
-def step_flops(trainer, chunk) -> int:
+def step_flops(trainer, step: int, chunk) -> int:
     """FLOPs of one eager training step of ``trainer``'s models (convolutions and matrix products), counted
-    in torch.nn's own forms of the convolutions (``models/conv.py`` computes some with extra zero taps)."""
+    in torch.nn's own forms of the convolutions (``ganforge.ops`` computes some with extra zero taps)."""
+    import dataclasses
+
     from torch.utils.flop_counter import FlopCounterMode
 
     from ganforge.models.conv import reference_forms
     from ganforge.train.steps import Stepper
 
-    eager = Stepper(trainer.G, trainer.D, trainer.opt_g, trainer.opt_d, trainer.cfg, trainer.device, trainer.autocast)
-    saved, trainer.stepper = trainer.stepper, eager
+    family, trained = trainer.family, trainer.family.train_forms
+    family.bind(dataclasses.replace(trained, G=trainer.G, D=trainer.D, one_backward=False, scaled=False))
+    eager = Stepper(family, trainer.opt_g, trainer.opt_d, trainer.schedule)
     try:
         with FlopCounterMode(display=False) as counter, reference_forms():
-            trainer.train_step(chunk)
+            eager.step(step, [trainer.batch(idx) for idx in chunk])
     finally:
-        trainer.stepper = saved
+        family.bind(trained)
     return counter.get_total_flops()
 
 
@@ -81,14 +83,9 @@ def bench_config(preset: str, *, dataset: str | None = None, device: str | None 
 
 
 def step_chunks(trainer):
-    """An endless cycle over the first epoch's batches, in the groups one training step takes."""
-    from ganforge.train.batches import epoch_batches
-
-    t = trainer.cfg.train
-    batches = epoch_batches(len(trainer.data), t.batch_size, t.seed, 0, True, trainer.rank, trainer.world_size,
-                            trainer.cfg.data.shuffle)
-    need = trainer._d_batches_for(0)
-    return cycle([batches[i:i + need] for i in range(0, len(batches) - need + 1, need)])
+    """An endless cycle over the first epoch's steps: (step number, that step's index batches), as training
+    takes them (the schedule's extra D updates included)."""
+    return cycle(list(trainer.schedule.steps_in(trainer.epoch_batches(0), start_step=0)))
 
 
 def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windows: int = 5,
@@ -108,35 +105,38 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
         trainer = Trainer(cfg, run_dir=Path(tmp) / "bench")  # writes nothing until fit()
         dev = trainer.device
         chunks = step_chunks(trainer)
-        images_per_step = t.batch_size * trainer._d_batches_for(0) if t.update == "alternating" else t.batch_size
-        images_per_step *= trainer.world_size  # under torchrun: every rank's batch, i.e. the whole job's rate
 
-        # -- training ------------------------------------------------------
-        def train_once():
-            return trainer.train_step(next(chunks))
+        # -- training: the trainer's own steps; images counted on every rank (the whole job's rate) --
+        def train_once() -> int:
+            step, chunk = next(chunks)
+            trainer.stepper.step(step, [trainer.batch(idx) for idx in chunk])
+            return sum(len(idx) for idx in chunk) * trainer.world_size
 
         for _ in range(warmup):
             train_once()
-        train_rates = _windows(train_once, windows, per_window, images_per_step, dev)
+        train_rates = _windows(train_once, windows, per_window, dev)
 
         # -- sampling (eval mode, no autograd, the trainer's precision) ----
-        G = trainer.G.eval()
-        z = torch.randn(t.batch_size, cfg.model.z_dim, device=dev)
-        y = torch.zeros(t.batch_size, dtype=torch.long, device=dev) if G.num_classes else None
+        family, G = trainer.family, trainer.G.eval()
+        inputs = family.sample_inputs(t.batch_size, generator=torch.Generator().manual_seed(0))
+        inputs = {k: None if v is None else v.to(dev) for k, v in inputs.items()}
 
-        def sample_once():
+        def sample_once() -> int:
             with torch.inference_mode(), trainer.autocast():
-                return G(z, y)
+                family.forward_G(G, inputs)
+            return t.batch_size
 
         sample_once()
-        sample_rates = _windows(sample_once, windows, per_window, t.batch_size, dev)
+        sample_rates = _windows(sample_once, windows, per_window, dev)
         G.train()
 
-        flops = step_flops(trainer, next(chunks))
+        step, chunk = next(chunks)
+        images_per_step = sum(len(idx) for idx in chunk)
+        flops = step_flops(trainer, step, chunk)
         result_device = device_name(dev)
 
     train_ips = statistics.median(train_rates)
-    gflop_per_img = flops * trainer.world_size / images_per_step / 1e9
+    gflop_per_img = flops / images_per_step / 1e9
     return {
         "ganforge": __version__, "torch": torch.__version__,
         "preset": cfg.preset, "dataset": cfg.data.name, "batch_size": t.batch_size, "update": t.update,

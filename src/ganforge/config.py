@@ -118,6 +118,7 @@ class TrainConfig:
 class RunConfig:
     preset: str = "custom"
     description: str = ""
+    family: str = "gan"             # what is trained: its networks' inputs, losses, samples (ganforge.families)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -355,6 +356,11 @@ def validate(cfg: RunConfig) -> None:
     if t.d_update == "split" and cfg.loss.name == "wgan-gp":
         raise ConfigError("train.d_update=split updates D on one batch at a time; the gradient penalty of loss.name=wgan-gp "
                           "needs both (use train.d_update=joint)")
+    from ganforge.families import FAMILIES  # here: the families import this module
+
+    FAMILIES.get(cfg.family)  # one-line error naming the valid ones
+    if t.precision == "fp16" and t.device == "cpu":
+        raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 (or auto) on CPU")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
         raise ConfigError(f"train.ema must be between 0 and 1 (e.g. 0.999), got {t.ema}")
     for key, opt in (("g_optim", cfg.g_optim), ("d_optim", cfg.d_optim)):

@@ -56,7 +56,7 @@ def interpolation_latents(seeds: list[int], steps: int, z_dim: int, noise: str) 
 @torch.no_grad()
 def interpolate(sampler, seeds: list[int], steps: int = 8, label: int | None = None) -> torch.Tensor:
     """Images along the path, (K-1, steps+1, C, H, W) in [-1, 1]; ``label`` fixes the class of a conditional model."""
-    if len(sampler.G.out_shape) != 3:
+    if len(sampler.out_shape) != 3:
         raise ConfigError("interpolation draws images, but this run's generator makes 2-D points")
     z = interpolation_latents(seeds, steps, sampler.z_dim, sampler.noise)
     n = z.shape[0] * z.shape[1]

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ganforge.models.base import split_logits
 from ganforge.registry import Registry
 
 Tensor = torch.Tensor
@@ -31,6 +32,7 @@ class Objective:
     d_fake: Callable[[Tensor], Tensor]
     g_loss: Callable[[Tensor], Tensor]
     critic: bool = False            # unbounded critic (Wasserstein family): no sigmoid reading of D
+    probability: bool = False       # D trained with cross-entropy on its logits: sigmoid(D(x)) = P(real)
 
     def d_loss(self, real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tensor:
         return self.d_real(real, label_smoothing) + self.d_fake(fake)
@@ -90,9 +92,9 @@ def _hinge_d_fake(fake: Tensor) -> Tensor:
 
 
 for _obj, _doc in [
-    (Objective("ns", _bce_d_real, _bce_d_fake, _ns_g_loss),
+    (Objective("ns", _bce_d_real, _bce_d_fake, _ns_g_loss, probability=True),
      "non-saturating: BCE for D, -log D(G(z)) for G (Goodfellow's heuristic)"),
-    (Objective("minimax", _bce_d_real, _bce_d_fake, _minimax_g_loss),
+    (Objective("minimax", _bce_d_real, _bce_d_fake, _minimax_g_loss, probability=True),
      "minimax: BCE for D, log(1 - D(G(z))) for G (saturates early on)"),
     (Objective("lsgan", _ls_d_real, _ls_d_fake, _ls_g_loss),
      "least squares (Mao et al. 2016), labels a=0, b=c=1"),
@@ -109,16 +111,12 @@ for _obj, _doc in [
 # ---------------------------------------------------------------------------
 # Penalties that need the discriminator itself
 
-def _first(out):
-    return out[0] if isinstance(out, tuple) else out
-
-
 def gradient_penalty(D, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor:
     """E[(||grad_x D(x_hat)||_2 - 1)^2], x_hat = a x + (1 - a) G(z), one a ~ U(0, 1) per sample."""
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
-    out = _first(D(x_hat, y))
+    out, _ = split_logits(D(x_hat, y))
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
 
@@ -126,6 +124,6 @@ def gradient_penalty(D, real: Tensor, fake: Tensor, y: Tensor | None = None) -> 
 def r1_penalty(D, real: Tensor, y: Tensor | None = None) -> Tensor:
     """E[||grad_x D(x)||^2] on real data (Mescheder et al. 2018); scale by gamma / 2 outside."""
     x = real.detach().requires_grad_(True)
-    out = _first(D(x, y))
+    out, _ = split_logits(D(x, y))
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grad.flatten(1).pow(2).sum(dim=1).mean()

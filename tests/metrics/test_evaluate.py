@@ -16,7 +16,7 @@ from ganforge.metrics.evaluate import (evaluate_run, feature_net, load_samples_f
                                       score_samples)
 from ganforge.sampler import load_generator
 from ganforge.train import Trainer
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.rundir import list_checkpoints, load_checkpoint
 
 TINY = {"model.width": 8, "model.z_dim": 16, "train.batch_size": 64, "train.progress": False}
 
@@ -176,7 +176,7 @@ def test_eval_run_histograms_of_a_conditional_run_score_d_with_labels(tmp_path, 
     """`eval RUN` on a projection cGAN draws D(x, y), class term included, as the in-training evaluator does."""
     from ganforge.data import normalize
     from ganforge.metrics.evaluate import _load_D
-    from ganforge.train.checkpoint import latest_checkpoint
+    from ganforge.rundir import latest_checkpoint
     from ganforge.viz import dhist
 
     cfg = resolve("mnist-cgan", {**TINY, "data.name": "digits", "data.image_size": 16, "train.steps": 3})

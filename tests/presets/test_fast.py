@@ -11,7 +11,7 @@ from ganforge.config import resolve
 from ganforge.sampler import load_generator
 from ganforge.train import Trainer
 from ganforge.train.augment import AugmentedD
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.rundir import list_checkpoints, load_checkpoint
 
 STEPS = {"train.steps": 3, "train.progress": False}
 

@@ -13,7 +13,7 @@ import torch
 from ganforge.config import resolve
 from ganforge.errors import CheckpointError
 from ganforge.train import Trainer
-from ganforge.train.checkpoint import (checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint,
+from ganforge.rundir import (checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint,
                                        resume_point, save_checkpoint)
 from tiny import TINY_FLAGS, digit_folder
 

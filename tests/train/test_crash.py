@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.rundir import list_checkpoints, load_checkpoint
 from tiny import TINY_FLAGS, digit_folder
 
 EPOCHS = 6  # 4 steps an epoch: 24 steps, a checkpoint after every epoch

@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 import ganforge
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.rundir import list_checkpoints, load_checkpoint
 from ganforge.train.distributed import SyncBatchNormCPU, convert_sync_batchnorm
 
 WORKER = Path(__file__).with_name("ddp_worker.py")

@@ -14,7 +14,7 @@ from ganforge.errors import ConfigError
 from ganforge.models import build_models
 from ganforge.models.base import Discriminator, Generator
 from ganforge.train import Trainer
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.rundir import list_checkpoints, load_checkpoint
 from ganforge.train.steps import Stepper
 from ganforge.train.trainer import build_optimizer
 

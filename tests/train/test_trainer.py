@@ -13,7 +13,7 @@ from ganforge.config import resolve
 from ganforge.errors import GanforgeError
 from ganforge.sampler import load_generator
 from ganforge.train import Trainer
-from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+from ganforge.rundir import list_checkpoints, load_checkpoint
 
 TINY = {"model.width": 8, "model.z_dim": 16, "train.batch_size": 64, "train.progress": False}
 

@@ -20,7 +20,7 @@ import torch
 
 from ganforge.data import Dataset, cache_dir, load_dataset, mixture_centers, mixture_std, to_uint8
 from ganforge.errors import ConfigError, DataError
-from ganforge.io import append_jsonl, atomic_path, read_jsonl
+from ganforge.io import atomic_path
 from ganforge.metrics.accuracy import class_accuracy
 from ganforge.metrics.features import FeatureNet, _slug, classifier_for, data_fingerprint, inception_net
 from ganforge.metrics.fid import feature_statistics, frechet_distance
@@ -29,6 +29,7 @@ from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.mixtures import mixture_quality
 from ganforge.metrics.precision_recall import precision_recall
 from ganforge.registry import Registry
+from ganforge.rundir import RunDir, latest_checkpoint, load_checkpoint
 
 REF_SUBSET = 10_000      # real features kept for KID and precision/recall
 KID_SUBSETS = 100
@@ -248,26 +249,25 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
                  kid_subsets: int = KID_SUBSETS,
                  log: bool = True, printer=print) -> dict:
     """Sample ``num`` images from a run's newest checkpoint (or a checkpoint file), score them,
-    append the result to the run's metrics.jsonl and draw D's histograms (seed 003)."""
+    append the result to the run's metrics.jsonl and draw D's histograms (d_hist.png, d_sorted.png)."""
     from ganforge.config import from_saved
     from ganforge.sampler import load_generator
-    from ganforge.train.checkpoint import latest_checkpoint, load_checkpoint
 
     if num < MIN_SAMPLES:
         raise ConfigError(f"--num must be at least {MIN_SAMPLES}, got {num}")
     path = Path(run)
     state = load_checkpoint(path) if path.is_file() else latest_checkpoint(path)
     ckpt = path if path.is_file() else Path(state["path"])
-    run_dir = ckpt.parent.parent  # RUN_DIR/checkpoints/ckpt_<step>.pt
+    run_dir = RunDir(ckpt.parent.parent)  # RUN_DIR/checkpoints/ckpt_<step>.pt
     cfg = from_saved(state["config"])
-    G = load_generator(ckpt, device=device)
-    labels = [i % G.num_classes for i in range(num)] if G.num_classes else None
-    x = G.sample(num, labels=labels, seed=seed)
+    sampler = load_generator(ckpt, device=device)
+    family = sampler.family
+    x, y = family.eval_samples(sampler.G, num, seed)
     d = cfg.data
     if x.dim() == 2:
         result = score_points(x, d.name, metrics, seed, kid_subsets)
     else:
-        result = score_samples(to_uint8(x), d.name, labels, metrics, features=features,
+        result = score_samples(to_uint8(x), d.name, None if y is None else y.tolist(), metrics, features=features,
                                inception_weights=inception_weights, allow_unknown_inception=allow_unknown_inception,
                                data_dir=d.data_dir, image_size=d.image_size,
                                channels=d.channels, device=device, seed=seed, kid_subsets=kid_subsets, log=printer)
@@ -277,24 +277,13 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
 
         real = load_dataset(d.name, data_dir=d.data_dir, split="train", image_size=d.image_size, channels=d.channels)
         n = min(1000, num, len(real))
-        D = _load_D(state, cfg, device)
         conditional = cfg.model.conditional and real.y is not None  # D(x, y): the projection's class term
-        scores = discriminator_scores(D, real, x[:n], None if labels is None else torch.as_tensor(labels[:n]),
-                                      n, seed, device, conditional=conditional)
-        save_d_histograms(*scores, cfg.loss.name, run_dir, title=f"step {state['step']}")
-    if log and run_dir.is_dir():
-        append_jsonl(run_dir / "metrics.jsonl", [{"event": "eval", **result}])
+        scores = discriminator_scores(family.D, real, x[:n], None if y is None else y[:n], n, seed, device,
+                                      conditional=conditional)
+        save_d_histograms(*scores, cfg.loss.name, run_dir.path, title=f"step {state['step']}")
+    if log and run_dir.path.is_dir():
+        run_dir.log([{"event": "eval", **result}])
     return result
-
-
-def _load_D(state, cfg, device):
-    from ganforge.models import build_models
-
-    with torch.random.fork_rng(devices=[]):  # initial weights are overwritten; leave the caller's RNG alone
-        _, D = build_models(cfg.model, tuple(state["data"]["shape"]),
-                            state["data"]["num_classes"] if cfg.model.conditional else 0)
-    D.load_state_dict(state["D"], strict=True)
-    return D.to(device).eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,53 +291,34 @@ def _load_D(state, cfg, device):
 # ---------------------------------------------------------------------------------------------
 
 class TrainingEvaluator:
-    """Every ``train.eval_every`` epochs: score ``train.eval_num`` samples, log, plot, keep the best-FID checkpoint.
+    """Every ``train.eval_every`` epochs: score ``train.eval_num`` samples, log them, plot the metric curve and
+    D's histograms. The trainer hands it a sample function, D and the data; it decides about ``best.pt`` from
+    the ``best`` flag of the returned record.
 
-    Sampling uses its own seeded generator and the models are put back in their modes, so evaluating
-    never changes what training does (a run with evaluation trains exactly like one without).
+    Whatever evaluation draws, training's RNG stays put, and D's mode is restored afterwards, so a run with
+    evaluation trains exactly like one without.
     """
 
-    def __init__(self, trainer):
-        self.trainer = trainer
+    def __init__(self, cfg, data: Dataset, device):
+        self.cfg, self.data, self.device = cfg, data, device
         self.net: FeatureNet | None = None
 
     def due(self, epoch: int) -> bool:
-        every = self.trainer.cfg.train.eval_every
+        every = self.cfg.train.eval_every
         return bool(every) and epoch % every == 0
 
-    @torch.no_grad()
-    def _samples(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        from ganforge.models.base import sample_latent
+    def __call__(self, samples, D, run: RunDir, step: int, epoch: int) -> dict:
+        """``samples(n)`` -> (images in [-1, 1], their intended classes or None); returns the logged record."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            return self._evaluate(samples, D, run, step, epoch)
 
-        tr = self.trainer
-        G = tr.ema.shadow if tr.ema else tr.G
-        gen = torch.Generator().manual_seed(tr.cfg.train.seed + 777)
-        k = tr.data.num_classes if tr.cfg.model.conditional else 0
-        y = torch.arange(n) % k if k else None
-        z = sample_latent(n, tr.cfg.model.z_dim, tr.cfg.model.noise, generator=gen)
-        was = G.training
-        G.eval()
-        out = []
-        for i in range(0, n, 500):
-            yb = None if y is None else y[i:i + 500].to(tr.device)
-            out.append(G(z[i:i + 500].to(tr.device), yb).float().cpu())
-        G.train(was)
-        return torch.cat(out), y
-
-    def __call__(self) -> dict:
-        devices = [self.trainer.device] if self.trainer.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # whatever evaluation draws, training's RNG stays put
-            return self._evaluate()
-
-    def _evaluate(self) -> dict:
-        from ganforge.train.checkpoint import checkpoint_dir, write_checkpoint
+    def _evaluate(self, samples, D, run: RunDir, step: int, epoch: int) -> dict:
         from ganforge.viz.dhist import discriminator_scores, save_d_histograms
         from ganforge.viz.plots import plot_metric_curve
 
-        tr = self.trainer
-        cfg, d = tr.cfg, tr.cfg.data
-        x, y = self._samples(cfg.train.eval_num)
-        quiet = lambda *_: None  # noqa: E731
+        cfg, d = self.cfg, self.cfg.data
+        x, y = samples(cfg.train.eval_num)
         if x.dim() == 2:
             result = score_points(x, d.name, seed=0, kid_subsets=TRAIN_KID_SUBSETS)
         else:
@@ -356,28 +326,22 @@ class TrainingEvaluator:
                 self.net = classifier_for(d.name, d.data_dir, d.image_size, d.channels)
             result = score_samples(to_uint8(x), d.name, None if y is None else y.numpy(), net=self.net,
                                    data_dir=d.data_dir, image_size=d.image_size, channels=d.channels,
-                                   device=tr.device, kid_subsets=TRAIN_KID_SUBSETS, log=print)
-        # D on real vs generated (seed 003); D's mode is restored afterwards
-        D = tr.D
+                                   device=self.device, kid_subsets=TRAIN_KID_SUBSETS, log=print)
+        # D on real vs generated (the D-probability histograms); D's mode is restored afterwards
         was = D.training
         n = min(1000, len(x))
-        real_y = tr.data.y
-        scores = discriminator_scores(D, tr.data, x[:n], None if y is None else y[:n], n, cfg.train.seed,
-                                      tr.device, conditional=cfg.model.conditional and real_y is not None)
+        scores = discriminator_scores(D, self.data, x[:n], None if y is None else y[:n], n, cfg.train.seed,
+                                      self.device, conditional=cfg.model.conditional and self.data.y is not None)
         D.train(was)
-        save_d_histograms(*scores, cfg.loss.name, tr.run_dir, title=f"epoch {tr.epoch}, step {tr.step}")
+        save_d_histograms(*scores, cfg.loss.name, run.path, title=f"epoch {epoch}, step {step}")
 
-        record = {"event": "eval", "step": tr.step, "epoch": tr.epoch, **result}
-        log_path = tr.run_dir / "metrics.jsonl"
-        previous = [r["fid"] for r in read_jsonl(log_path) if r.get("event") == "eval" and r.get("fid") is not None]
-        append_jsonl(log_path, [record])
-        plot_metric_curve(read_jsonl(log_path), tr.run_dir / "metrics.png")
+        record = {"event": "eval", "step": step, "epoch": epoch, **result}
+        previous = [r["fid"] for r in run.records() if r.get("event") == "eval" and r.get("fid") is not None]
         if "fid" in result and (not previous or result["fid"] < min(previous)):
-            state = tr.state_dict()
-            state["best"] = {"fid": result["fid"], "step": tr.step, "epoch": tr.epoch}
-            write_checkpoint(state, checkpoint_dir(tr.run_dir) / "best.pt")
             record["best"] = True
+        run.log([{k: v for k, v in record.items() if k != "best"}])
+        plot_metric_curve(run.records(), run.metric_curve)
         shown = "  ".join(f"{k} {result[k]:.4g}" for k in ("fid", "kid", "is", "precision", "recall", "class_acc",
                                                             "modes_covered", "high_quality") if k in result)
-        print(f"eval at epoch {tr.epoch}: {shown}" + ("  (best so far)" if record.get("best") else ""), flush=True)
+        print(f"eval at epoch {epoch}: {shown}" + ("  (best so far)" if record.get("best") else ""), flush=True)
         return record

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -39,3 +41,52 @@ def sample_latent(n: int, z_dim: int, kind: str = "normal", device="cpu",
     if kind == "uniform":
         return torch.rand(n, z_dim, device=device, generator=generator) * 2.0 - 1.0
     raise ValueError(f"unknown latent distribution '{kind}'")
+
+
+def split_logits(out) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """D's output as (logits (B,), class logits (B, K) or None): D returns logits, or the pair when it has an
+    auxiliary classifier."""
+    return out if isinstance(out, tuple) else (out, None)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain module inside DistributedDataParallel and/or torch.compile wrappers."""
+    while True:
+        if hasattr(module, "_orig_mod"):
+            module = module._orig_mod
+        elif isinstance(module, nn.parallel.DistributedDataParallel):
+            module = module.module
+        else:
+            return module
+
+
+def has_batch_statistics(module: nn.Module) -> bool:
+    """Whether the module's output for one sample depends on the rest of its batch (batch norm)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+@contextlib.contextmanager
+def in_mode(modules, training: bool):
+    """``modules`` in training or inference mode inside the block (each one's own mode restored afterwards)."""
+    modules = list(modules)
+    before = [m.training for m in modules]
+    for m in modules:
+        m.train(training)
+    try:
+        yield
+    finally:
+        for m, was in zip(modules, before):
+            m.train(was)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Parameters that need no gradient inside the block (restored afterwards)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

@@ -1,4 +1,4 @@
-"""Seed 003's evaluation: what D says about real and generated images.
+"""What D says about real and generated images (the D-probability histograms).
 
 Two pictures in the run directory:
 
@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from ganforge.data import Dataset, normalize
-from ganforge.losses import OBJECTIVES, _bce_d_real
+from ganforge.losses import OBJECTIVES
+from ganforge.models.base import split_logits
 from ganforge.viz.plots import save_figure
 
 
 def reads_as_probability(loss_name: str) -> bool:
     """True when D was trained with binary cross-entropy on its logits, so sigmoid(D(x)) = P(real)."""
-    return OBJECTIVES.get(loss_name).d_real is _bce_d_real
+    return OBJECTIVES.get(loss_name).probability
 
 
 @torch.no_grad()
@@ -42,8 +43,7 @@ def discriminator_scores(D, real: Dataset, fake: torch.Tensor, fake_y: torch.Ten
     def run(x, y):
         out = []
         for i in range(0, len(x), 500):
-            o = D(x[i:i + 500].to(device), None if y is None else y[i:i + 500].to(device))
-            o = o[0] if isinstance(o, tuple) else o  # (logits, class_logits) for an auxiliary classifier
+            o, _ = split_logits(D(x[i:i + 500].to(device), None if y is None else y[i:i + 500].to(device)))
             out.append(o.float().reshape(-1).cpu())
         return torch.cat(out).double().numpy()
 

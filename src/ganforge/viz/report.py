@@ -105,43 +105,25 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _generated(run_dir: Path) -> tuple[str, str, str]:
-    """(samples figure, interpolation figure, checkpoint note) drawn from the newest checkpoint."""
-    from ganforge.interpolate import interpolate
+def _generated(run_dir: Path) -> tuple[dict[str, str], str]:
+    """({figure key: HTML}, note): the family's report figures, drawn from the newest checkpoint."""
     from ganforge.sampler import load_generator
     from ganforge.viz.grid import make_grid, to_uint8_hwc
 
     try:
-        G = load_generator(run_dir)
+        sampler = load_generator(run_dir)
     except GanforgeError as err:
-        return "", "", f"<p class=note>No samples: {html.escape(str(err))}</p>"
-    if len(G.G.out_shape) != 3:  # 2-D points: the per-epoch scatter plots say it all
-        return "", "", ""
-    size = G.G.out_shape[1]
-    scale, pad = max(1, 64 // size), max(1, size // 14)
-    if G.num_classes:
-        per_row = 8
-        labels = np.repeat(np.arange(G.num_classes), per_row)
-        x = G.sample(len(labels), labels=labels.tolist(), seed=0)
-        grid = make_grid(to_uint8_hwc(x), nrow=per_row, pad=pad, scale=scale)
-        names = G.class_names or [str(i) for i in range(G.num_classes)]
-        rows = "".join(f"<div>{html.escape(str(n))}</div>" for n in names)
-        body = f'<div class="labelled"><div class="rowlabels" style="--rows:{G.num_classes}">{rows}</div>{_png_img((grid), "samples")}</div>'
-        samples = _figure(body, f"Samples from the final generator, one class per row ({per_row} per class, seed 0)")
-        strips = [interpolate(G, [0, 1], steps=9, label=c)[0] for c in range(G.num_classes)]
-        walk = np.concatenate([to_uint8_hwc(s) for s in strips])
-        interp = _figure(_png_img((make_grid(walk, nrow=10, pad=pad, scale=scale)), "interpolation"),
-                         "Latent interpolation (slerp) between seeds 0 and 1, one class per row")
-    else:
-        x = G.sample(64, seed=0)
-        samples = _figure(_png_img((make_grid(to_uint8_hwc(x), nrow=8, pad=pad, scale=scale)), "samples"),
-                          "64 samples from the final generator (seed 0)")
-        walk = interpolate(G, [0, 1, 2, 3, 4], steps=9)
-        arr = to_uint8_hwc(walk.reshape(-1, *walk.shape[2:]))
-        how = "slerp" if G.noise == "normal" else "straight lines in the cube"
-        interp = _figure(_png_img((make_grid(arr, nrow=10, pad=pad, scale=scale)), "interpolation"),
-                         f"Latent interpolation ({how}) through seeds 0-4, one pair per row")
-    return samples, interp, ""
+        return {}, f"<p class=note>No samples: {html.escape(str(err))}</p>"
+    figures = {}
+    for fig in sampler.family.report_figures(sampler):
+        size = fig.images.shape[-1]
+        scale, pad = max(1, 64 // size), max(1, size // 14)
+        grid = _png_img(make_grid(to_uint8_hwc(fig.images), nrow=fig.columns, pad=pad, scale=scale), fig.key)
+        if fig.row_labels:
+            rows = "".join(f"<div>{html.escape(str(n))}</div>" for n in fig.row_labels)
+            grid = f'<div class="labelled"><div class="rowlabels" style="--rows:{len(fig.row_labels)}">{rows}</div>{grid}</div>'
+        figures[fig.key] = _figure(grid, fig.caption)
+    return figures, ""
 
 
 def _status(records: list[dict], state: dict | None, cfg: dict) -> str:
@@ -166,7 +148,7 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
         raise GanforgeError(f"{run_dir} is not a ganforge run directory (no config.yaml); give the folder a run was written to")
     import yaml
 
-    from ganforge.train.checkpoint import list_checkpoints, load_checkpoint
+    from ganforge.rundir import list_checkpoints, load_checkpoint
 
     config_text = config_path.read_text()
     cfg = yaml.safe_load(config_text) or {}
@@ -202,7 +184,9 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
     sections.append(f"<table class=kv>{rows}</table>")
 
     # -- images ------------------------------------------------------------
-    samples, interp, note = _generated(run_dir)
+    generated, note = _generated(run_dir)
+    samples = generated.pop("samples", "")
+    interp = generated.pop("interpolation", "")
     figs = []
     if (run_dir / "reals.png").is_file():
         figs.append(_figure(_file_img(run_dir / "reals.png", "real images"), "Real images from the training set"))
@@ -218,6 +202,8 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
                                                                "The fixed latent grid after every epoch (animated; a still view shows epoch 1)"))
     if interp:
         sections.append("<h2>Latent interpolation</h2>" + interp)
+    if generated:  # any further figures of the run's family
+        sections.append("<h2>More from the final generator</h2>" + f'<div class="row">{"".join(generated.values())}</div>')
 
     # -- curves, histograms, metrics ------------------------------------
     plots = []

@@ -1,4 +1,16 @@
-"""Checkpoints: the whole resumable state, written atomically and loaded strictly."""
+"""A run directory and its checkpoints: what training writes, and what sampling, evaluation and reports read.
+
+    RUN/config.yaml                  the resolved configuration
+    RUN/reals.png                    a grid of real images (or a scatter of real points)
+    RUN/samples/epoch_NNNN.png       the fixed sample inputs drawn after every epoch
+    RUN/progress.gif                 all epochs' grids as an animation
+    RUN/metrics.jsonl                append-only: losses per step, one record per epoch, evaluations, events
+    RUN/losses.png                   D and G loss curves
+    RUN/metrics.png, d_hist.png, d_sorted.png   with train.eval_every: FID curve, D on real vs fake
+    RUN/checkpoints/ckpt_<step>.pt   the whole resumable state; best.pt (lowest FID)
+
+Checkpoints are written atomically and loaded strictly (weights only).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +24,7 @@ import torch
 import yaml
 
 from ganforge.errors import CheckpointError
-from ganforge.io import atomic_path
+from ganforge.io import append_jsonl, atomic_path, read_jsonl
 
 FORMAT = "ganforge-checkpoint-v1"
 _NAME = re.compile(r"^ckpt_(\d{8})\.pt$")
@@ -107,15 +119,37 @@ def resume_point(run_dir: str | Path) -> dict[str, Any]:
     return {"config": values, "path": None}
 
 
-def rng_state(device: torch.device) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
+class RunDir:
+    """The paths of one run directory, and its log."""
 
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.reals = self.path / "reals.png"
+        self.samples = self.path / "samples"
+        self.metrics = self.path / "metrics.jsonl"
+        self.checkpoints = checkpoint_dir(self.path)
+        self.best = self.checkpoints / "best.pt"
+        self.gif = self.path / "progress.gif"
+        self.losses = self.path / "losses.png"
+        self.metric_curve = self.path / "metrics.png"
 
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def sample_grid(self, epoch: int) -> Path:
+        return self.samples / f"epoch_{epoch:04d}.png"
+
+    def sample_grids(self) -> list[Path]:
+        return sorted(self.samples.glob("epoch_*.png"))
+
+    def log(self, records: list[dict]) -> None:
+        """Append records to metrics.jsonl."""
+        append_jsonl(self.metrics, records)
+
+    def records(self) -> list[dict]:
+        return read_jsonl(self.metrics)
+
+    def list_checkpoints(self) -> list[Path]:
+        return list_checkpoints(self.path)
 
