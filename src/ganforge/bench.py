@@ -60,7 +60,7 @@ def step_flops(trainer, chunk) -> int:
     in torch.nn's own forms of the convolutions (``models/conv.py`` computes some with extra zero taps)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ganforge.models.conv import reference_forms
+    from ganforge.ops import reference_forms
     from ganforge.train.steps import Stepper
 
     eager = Stepper(trainer.G, trainer.D, trainer.opt_g, trainer.opt_d, trainer.cfg, trainer.device, trainer.autocast)

@@ -7,8 +7,8 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.conv import Conv2d, Conv2dSame, ConvTranspose2d, ConvTranspose2dSame, Linear
-from ganforge.models.layers import Dropout, Reshape, conv_same, dcgan_init, keras_init, maybe_sn
+from ganforge.models.layers import Reshape, conv_same, dcgan_init, keras_init, maybe_sn
+from ganforge.ops import Conv2d, Conv2dSame, ConvTranspose2d, ConvTranspose2dSame, Dropout, Linear
 
 PADDINGS = ("tf", "symmetric")
 

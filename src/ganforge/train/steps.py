@@ -21,7 +21,7 @@ from torch import nn
 from ganforge.config import RunConfig
 from ganforge.losses import OBJECTIVES, gradient_penalty, r1_penalty
 from ganforge.models.base import sample_latent
-from ganforge.models.conv import Conv2d, Linear, per_sample_weight_grads, scale_per_sample
+from ganforge.ops import Conv2d, Linear, per_sample_weight_grads, scale_per_sample
 
 
 def _split(out):

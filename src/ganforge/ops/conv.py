@@ -19,7 +19,7 @@ bf16 and fp32 on seed 000's layers):
 state-dict keys; on the CPU, where a faster form applies, their forward goes through an
 autograd function that routes each of the three computations to it, and everywhere else
 (CUDA, ``torch.compile``, other padding modes, layers oneDNN already does best) they are
-exactly ``torch.nn``'s. Results agree with ``torch.nn`` to rounding (tests/models/test_conv.py,
+exactly ``torch.nn``'s. Results agree with ``torch.nn`` to rounding (tests/ops/test_conv.py,
 in float64).
 
 ``Conv2dSame`` and ``ConvTranspose2dSame`` are TensorFlow's ``padding='same'``: where the padding
