@@ -19,7 +19,7 @@ read as plain PyTorch.
 The switch: inside ``with reference_forms():`` the convolutions take torch.nn's own forms (what
 ``ganforge bench`` counts FLOPs in, and the A side of ``benchmarks/step_ab.py forms``);
 ``Dropout`` keeps its mask there. What each form gains, and where it was measured:
-docs/benchmarks.md.
+docs/benchmarks.md, "What each change bought".
 """
 
 from ganforge.ops.conv import (Conv2d, Conv2dSame, ConvTranspose2d, ConvTranspose2dSame, Linear, SampleWeights,

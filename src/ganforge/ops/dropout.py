@@ -10,13 +10,13 @@ class Dropout(nn.Dropout):
     """``nn.Dropout`` with a cheaper random mask on the CPU.
 
     PyTorch's CPU dropout draws its mask with ``bernoulli_``, one generator call per
-    element: 15% of a bf16 training step of seed 000's model (docs/benchmarks.md).
-    Here each element's mask comes from 15 random bits (two elements per 32-bit
+    element. Here each element's mask comes from 15 random bits (two elements per 32-bit
     draw of the same generator), compared against ``round(p * 2**15)``: the same
     drop probability to within 2**-16, the same 1/(1-p) scaling, reproducible
     from the generator state. In bf16 the mask is made by integer arithmetic on
-    the bits (no bool -> bf16 conversion, 4.8 -> 0.7 ms for seed 000's first
-    dropout). Other devices keep ``F.dropout``.
+    the bits (no bool -> bf16 conversion). Other devices keep ``F.dropout``.
+    What this saves, and where it was measured: docs/benchmarks.md, "What each change
+    bought".
     """
 
     BITS = 15
