@@ -13,8 +13,8 @@ def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(module) if enabled else module
 
 
-def keras_init(module: nn.Module) -> None:
-    """Keras' defaults: Glorot-uniform weights and zero biases for dense and conv layers."""
+def glorot_uniform_init(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases for dense and conv layers (Keras' and TensorFlow's defaults)."""
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
@@ -52,7 +52,7 @@ def conv_same(c_in: int, c_out: int, kernel: int, stride: int, size: int, sn: bo
     """A Conv2d with TensorFlow's 'same' padding for a ``size`` x ``size`` input; returns (module, output size).
 
     PyTorch pads both sides equally; TensorFlow puts the odd pixel on the right and bottom, which
-    shifts every stride-2 tap by one pixel. Padding explicitly keeps the seeds' arithmetic.
+    shifts every stride-2 tap by one pixel. Padding explicitly keeps TensorFlow's arithmetic.
     """
     before, after = same_padding(size, kernel, stride)
     out = -(-size // stride)
