@@ -6,15 +6,16 @@ CPU and where that form applies, and is exactly torch.nn's everywhere else (CUDA
 ``torch.compile``, other padding modes). Model files build them as they would torch.nn's and
 read as plain PyTorch.
 
-- ``conv.py``: ``Conv2d`` and ``ConvTranspose2d`` compute their output, input gradient and
-  weight gradient by whichever equivalent convolution oneDNN runs fastest (a flipped kernel,
-  a split into output phases); ``Conv2dSame`` and ``ConvTranspose2dSame`` are TensorFlow's
+- ``conv.py``: ``ConvTranspose2d`` computes its output, and ``Conv2d`` its input gradient, by
+  the equivalent convolution that oneDNN runs faster where there is one (a flipped kernel, a
+  split into output phases); ``Conv2dSame`` and ``ConvTranspose2dSame`` are TensorFlow's
   ``padding='same'`` in the same forms; ``Conv2d`` and ``Linear`` can weight their weight
   gradients per sample (``per_sample_weight_grads``), which lets the simultaneous step take D's
   and G's gradients from one backward pass through D.
-- ``dropout.py``: ``Dropout`` makes its CPU mask from 15-bit draws by integer arithmetic instead
-  of ``bernoulli_``: the same drop probability (to within 2**-16) and scaling, drawn from the
-  same generator, but not the same random numbers as ``nn.Dropout``.
+- ``dropout.py``: ``Dropout`` makes its CPU mask from 15-bit draws (two per 32-bit draw) instead
+  of ``bernoulli_``'s one generator call per element: the same drop probability (to within
+  2**-16) and scaling, from the same generator, but not the same random numbers as
+  ``nn.Dropout``.
 
 The switch: inside ``with reference_forms():`` the convolutions take torch.nn's own forms (what
 ``ganforge bench`` counts FLOPs in, and the A side of ``benchmarks/step_ab.py forms``);
