@@ -1,4 +1,4 @@
-"""Time every convolution of a preset's models in torch.nn's form and in ganforge's (models/conv.py).
+"""Time every convolution of a preset's models in torch.nn's form and in ganforge's (ops/conv.py).
 
     python benchmarks/conv_forms.py --preset mnist-dcgan --precision bf16 [--dataset fashion-mnist] [--rounds 7]
 
@@ -6,7 +6,7 @@ For each Conv2d / ConvTranspose2d of G and D, at the preset's batch size and ima
 shape: the forward pass alone, and forward + backward (weight gradient, plus the
 input gradient where the layer's input needs one in training). torch.nn and ganforge
 take turns within each round, in one process, and the table shows the median of the
-rounds in ms, with the form each computation takes (``models/conv.py``).
+rounds in ms, with the form each computation takes (``ops/conv.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torch import nn
 from ganforge.config import resolve
 from ganforge.data import DATASET_META
 from ganforge.models import build_models
-from ganforge.models.conv import Conv2d, ConvTranspose2d, input_grad_form, reference_forms, transposed_form
+from ganforge.ops import Conv2d, ConvTranspose2d, input_grad_form, reference_forms, transposed_form
 
 
 def layer_inputs(G, D, batch: int, z_dim: int) -> list[tuple[str, nn.Module, tuple]]:

@@ -1,6 +1,6 @@
 """Time a preset's training step with and without one optimisation, taking turns in one process.
 
-    python benchmarks/step_ab.py forms            # models/conv.py's forms vs torch.nn's
+    python benchmarks/step_ab.py forms            # ops/conv.py's forms vs torch.nn's
     python benchmarks/step_ab.py shared           # one backward pass through D over the fake batch vs two calls
     python benchmarks/step_ab.py overrides "train.channels_last=true"   # any override vs the preset as it is
 
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from ganforge.bench import bench_config, step_chunks
-from ganforge.models.conv import reference_forms
+from ganforge.ops import reference_forms
 from ganforge.train import Trainer
 
 

@@ -61,7 +61,7 @@ def step_flops(trainer, step: int, chunk) -> int:
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ganforge.models.conv import reference_forms
+    from ganforge.ops import reference_forms
     from ganforge.train.steps import Stepper
 
     family, trained = trainer.family, trainer.family.train_forms

@@ -152,7 +152,7 @@ def test_a_run_made_before_tf_padding_samples_and_resumes_with_its_own_padding(t
     import yaml
 
     from ganforge.models import build_models
-    from ganforge.models.conv import ConvTranspose2dSame
+    from ganforge.ops import ConvTranspose2dSame
     from ganforge.sampler import load_generator
 
     folder = digit_folder(tmp_path / "digits")

@@ -13,7 +13,7 @@ from ganforge.config import resolve
 from ganforge.data import load_dataset, normalize
 from ganforge.errors import ConfigError
 from ganforge.models import build_models
-from ganforge.models.conv import reference_forms
+from ganforge.ops import reference_forms
 from ganforge.train import Trainer
 from ganforge.train.steps import Stepper, has_batch_statistics
 from ganforge.train.trainer import build_optimizer

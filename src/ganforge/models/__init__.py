@@ -9,9 +9,10 @@ from ganforge.errors import ConfigError
 from ganforge.models.acgan import ACGANDiscriminator, ACGANGenerator
 from ganforge.models.base import Discriminator, Generator
 from ganforge.models.cgan import ProjDiscriminator, ProjGenerator
-from ganforge.models.dcgan import (CifarDiscriminator, CifarGenerator, DCGANDiscriminator, DCGANGenerator,
-                                   KerasDiscriminator, KerasGenerator, TFDiscriminator, TFGenerator)
-from ganforge.models.layers import keras_init
+from ganforge.models.dcgan import (Conv5x5BNDiscriminator, Conv5x5BNDropoutDiscriminator, Conv5x5DropoutDiscriminator,
+                                   ConvT5x5Generator, ConvT5x5ReluBNGenerator, ConvT5x5Then7x7Generator, DCGANDiscriminator,
+                                   DCGANGenerator)
+from ganforge.models.layers import glorot_uniform_init
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.registry import Registry
 
@@ -36,24 +37,26 @@ def _unconditional(cfg: ModelConfig, name: str) -> None:
         raise ConfigError(f"architecture '{name}' is unconditional; use model.conditional=false or a conditional arch")
 
 
-@ARCHS.register("dcgan-tf", "seed 000: the TensorFlow DCGAN tutorial's G and D (image size divisible by 4)")
+@ARCHS.register("dcgan-tf", "5x5 transposed-conv G (BN, LeakyReLU, no biases), two-conv D with dropout: "
+                            "the TensorFlow DCGAN tutorial's (size divisible by 4)")
 def build_dcgan_tf(cfg: ModelConfig, shape: tuple, num_classes: int):
     _require_image(cfg, shape, "dcgan-tf")
     _unconditional(cfg, "dcgan-tf")
     _require_size_multiple(shape, 4, "dcgan-tf", example=28)
-    return (TFGenerator(cfg.z_dim, shape, cfg.leaky_slope, cfg.padding),
-            TFDiscriminator(shape, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm, cfg.padding))
+    return (ConvT5x5Generator(cfg.z_dim, shape, cfg.leaky_slope, cfg.padding),
+            Conv5x5DropoutDiscriminator(shape, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm, cfg.padding))
 
 
-@ARCHS.register("dcgan-keras", "seed 003: its Keras G (activation before batch norm) and D (BN, dropout); size divisible by 4")
+@ARCHS.register("dcgan-keras", "5x5 transposed-conv G (ReLU before each batch norm), two-conv D with BN and dropout: "
+                               "the Keras DCGAN article's (size divisible by 4)")
 def build_dcgan_keras(cfg: ModelConfig, shape: tuple, num_classes: int):
     _require_image(cfg, shape, "dcgan-keras")
     _unconditional(cfg, "dcgan-keras")
     _require_size_multiple(shape, 4, "dcgan-keras", example=28)
     if cfg.spectral_norm:
         raise ConfigError("architecture 'dcgan-keras' has no spectral-norm form (its D has batch norm); drop model.spectral_norm")
-    return (KerasGenerator(cfg.z_dim, shape, cfg.padding),
-            KerasDiscriminator(shape, cfg.leaky_slope, cfg.d_dropout, cfg.padding))
+    return (ConvT5x5ReluBNGenerator(cfg.z_dim, shape, cfg.padding),
+            Conv5x5BNDropoutDiscriminator(shape, cfg.leaky_slope, cfg.d_dropout, cfg.padding))
 
 
 @ARCHS.register("dcgan", "Radford et al. 2015 DCGAN, any size 4-7 x 2^n (16, 28, 32, 64 ...)")
@@ -77,28 +80,31 @@ def _mlp(cfg: ModelConfig, shape: tuple, name: str):
             MLPDiscriminator(shape, cfg.d_hidden, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm))
 
 
-@ARCHS.register("mlp", "seed 004: MLP G and D (model.g_hidden, model.d_hidden, D dropout), PyTorch init; images or 2-D points")
+@ARCHS.register("mlp", "MLP G and D (model.g_hidden, model.d_hidden, D dropout), PyTorch init: "
+                       "the PyTorch MLP GAN tutorial's; images or 2-D points")
 def build_mlp(cfg: ModelConfig, shape: tuple, num_classes: int):
     return _mlp(cfg, shape, "mlp")
 
 
-@ARCHS.register("mlp-tf", "seed 001: the vanilla GAN's MLP G and D with TensorFlow's Glorot-uniform init")
+@ARCHS.register("mlp-tf", "MLP G and D with Glorot-uniform init, as in the book chapter's vanilla GAN (TensorFlow)")
 def build_mlp_tf(cfg: ModelConfig, shape: tuple, num_classes: int):
     G, D = _mlp(cfg, shape, "mlp-tf")
-    keras_init(G)
-    keras_init(D)
+    glorot_uniform_init(G)
+    glorot_uniform_init(D)
     return G, D
 
 
-@ARCHS.register("dcgan-cifar", "seed 001: the book's CIFAR-10 DCGAN (5x5 convs, 7x7 output layer; image size divisible by 4)")
+@ARCHS.register("dcgan-cifar", "5x5 transposed convs and a 7x7 output layer, three-conv D with BN: "
+                               "the book chapter's CIFAR-10 DCGAN (size divisible by 4)")
 def build_dcgan_cifar(cfg: ModelConfig, shape: tuple, num_classes: int):
     _require_image(cfg, shape, "dcgan-cifar")
     _unconditional(cfg, "dcgan-cifar")
     _require_size_multiple(shape, 4, "dcgan-cifar", example=32)
-    return CifarGenerator(cfg.z_dim, shape, cfg.padding), CifarDiscriminator(shape, cfg.spectral_norm)
+    return ConvT5x5Then7x7Generator(cfg.z_dim, shape, cfg.padding), Conv5x5BNDiscriminator(shape, cfg.spectral_norm)
 
 
-@ARCHS.register("acgan", "seed 002: the Keras ACGAN (label-embedding x noise G; D with validity and class heads)")
+@ARCHS.register("acgan", "label-embedding x noise G (upsampling, 3x3 convs); D with validity and class heads: "
+                         "the Keras ACGAN tutorial's")
 def build_acgan(cfg: ModelConfig, shape: tuple, num_classes: int):
     _require_image(cfg, shape, "acgan")
     _conditional(cfg, num_classes, "acgan")

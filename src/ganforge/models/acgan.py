@@ -1,4 +1,4 @@
-"""Seed 002: the auxiliary-classifier GAN (ACGAN) of the Keras tutorial, layer for layer.
+"""The auxiliary-classifier GAN (ACGAN) of the Keras ACGAN tutorial, layer for layer.
 
 G multiplies the noise by an embedding of the label and up-samples with nearest-neighbour
 UpSampling2D + 3x3 convolutions; D has a validity head and a class head. Both heads return
@@ -16,7 +16,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.layers import Reshape, conv_same, keras_init, maybe_sn
+from ganforge.models.layers import Reshape, conv_same, glorot_uniform_init, maybe_sn
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
@@ -48,7 +48,7 @@ class ACGANGenerator(Generator):
             _bn(64),
             nn.Conv2d(64, c, 3, 1, 1), nn.Tanh(),                      # -> (B, C, 4s, 4s)
         )
-        keras_init(self)
+        glorot_uniform_init(self)
         nn.init.uniform_(self.embed.weight, -0.05, 0.05)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -82,7 +82,7 @@ class ACGANDiscriminator(Discriminator):
         features = 128 * size * size
         self.validity = maybe_sn(nn.Linear(features, 1), sn)          # -> (B, 1) logit
         self.classes = maybe_sn(nn.Linear(features, num_classes), sn)  # -> (B, K) logits
-        keras_init(self)
+        glorot_uniform_init(self)
 
     def forward(self, x: torch.Tensor, y=None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(x)

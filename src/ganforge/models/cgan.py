@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.conv import Conv2d, ConvTranspose2d
 from ganforge.models.dcgan import _pyramid
 from ganforge.models.layers import dcgan_init, maybe_sn
+from ganforge.ops import Conv2d, ConvTranspose2d
 
 
 class ConditionalBatchNorm2d(nn.Module):

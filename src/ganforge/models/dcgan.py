@@ -1,4 +1,6 @@
-"""Convolutional GANs: seed 000's TensorFlow-tutorial DCGAN, seed 001's CIFAR-10 DCGAN and the Radford et al. recipe."""
+"""Convolutional GANs: three 5x5 architectures, layer for layer as their documents build them (each
+class's docstring names its document), and the Radford et al. DCGAN at any size 4-7 x 2^n.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +9,19 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.conv import Conv2d, Conv2dSame, ConvTranspose2d, ConvTranspose2dSame, Linear
-from ganforge.models.layers import Dropout, Reshape, conv_same, dcgan_init, keras_init, maybe_sn
+from ganforge.models.layers import Reshape, conv_same, dcgan_init, glorot_uniform_init, maybe_sn
+from ganforge.ops import Conv2d, Conv2dSame, ConvTranspose2d, ConvTranspose2dSame, Dropout, Linear
 
 PADDINGS = ("tf", "symmetric")
 
 
-# Keras BatchNormalization defaults: momentum 0.99 (PyTorch's 1 - 0.99), epsilon 1e-3.
-def _keras_bn(ch: int) -> nn.BatchNorm2d:
+# The 5x5 models' batch norm: epsilon 1e-3, running statistics kept as 0.99 * running + 0.01 * batch
+# (PyTorch's momentum 0.01). These are Keras' BatchNormalization defaults (its momentum 0.99).
+def _bn2d(ch: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(ch, eps=1e-3, momentum=0.01)
 
 
-def _keras_bn1d(features: int) -> nn.BatchNorm1d:
+def _bn1d(features: int) -> nn.BatchNorm1d:
     return nn.BatchNorm1d(features, eps=1e-3, momentum=0.01)
 
 
@@ -41,9 +44,10 @@ def _down(c_in: int, c_out: int, kernel: int, stride: int, padding: str, bias: b
     return Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=bias)
 
 
-class TFGenerator(Generator):
-    """Seed 000 (TensorFlow DCGAN tutorial): Dense -> 3 ConvTranspose 5x5, BN + LeakyReLU, tanh.
+class ConvT5x5Generator(Generator):
+    """Dense -> 3 ConvTranspose 5x5 (256 -> 128 -> 64 -> C), each hidden layer BN then LeakyReLU, no biases; tanh.
 
+    The architecture of the TensorFlow DCGAN tutorial (MNIST, 28x28).
     For 28x28 the state goes (256, 7, 7) -> (128, 7, 7) -> (64, 14, 14) -> (C, 28, 28).
     """
 
@@ -53,26 +57,29 @@ class TFGenerator(Generator):
         s = h // 4
         self.net = nn.Sequential(
             nn.Linear(z_dim, 256 * s * s, bias=False),                        # (B, z) -> (B, 256*s*s)
-            _keras_bn1d(256 * s * s),
+            _bn1d(256 * s * s),
             nn.LeakyReLU(slope),
             Reshape(256, s, s),                                               # -> (B, 256, s, s)
             _up(256, 128, 5, 1, padding, bias=False),                         # -> (B, 128, s, s)
-            _keras_bn(128),
+            _bn2d(128),
             nn.LeakyReLU(slope),
             _up(128, 64, 5, 2, padding, bias=False),                          # -> (B, 64, 2s, 2s)
-            _keras_bn(64),
+            _bn2d(64),
             nn.LeakyReLU(slope),
             _up(64, c, 5, 2, padding, bias=False),                            # -> (B, C, 4s, 4s)
             nn.Tanh(),
         )
-        keras_init(self)
+        glorot_uniform_init(self)
 
     def forward(self, z, y=None):
         return self.net(z)
 
 
-class TFDiscriminator(Discriminator):
-    """Seed 000: Conv 5x5 s2 (64) -> LeakyReLU -> Dropout -> Conv 5x5 s2 (128) -> ... -> Dense(1) logit."""
+class Conv5x5DropoutDiscriminator(Discriminator):
+    """Conv 5x5 s2 (64) -> LeakyReLU -> Dropout -> Conv 5x5 s2 (128) -> LeakyReLU -> Dropout -> Dense(1) logit; no BN.
+
+    The architecture of the TensorFlow DCGAN tutorial (MNIST, 28x28).
+    """
 
     def __init__(self, in_shape, slope: float = 0.3, dropout: float = 0.3, sn: bool = False, padding: str = "tf"):
         super().__init__(in_shape)
@@ -88,17 +95,17 @@ class TFDiscriminator(Discriminator):
             nn.Flatten(),
             maybe_sn(Linear(128 * s * s, 1), sn),                           # -> (B, 1)
         )
-        keras_init(self)
+        glorot_uniform_init(self)
 
     def forward(self, x, y=None):
         return self.net(x).squeeze(1)
 
 
-class KerasGenerator(Generator):
-    """Seed 003 (a Keras subclassed model): Dense with ReLU, then BN; ConvT 5x5 s1 (128) ReLU, BN;
-    ConvT 5x5 s2 (64) ReLU, BN; ConvT 5x5 s2 tanh. Each activation comes before its batch norm, as
-    the document writes it, and every layer has a bias (Keras' default).
+class ConvT5x5ReluBNGenerator(Generator):
+    """Dense with ReLU, then BN; ConvT 5x5 s1 (128) ReLU, BN; ConvT 5x5 s2 (64) ReLU, BN; ConvT 5x5 s2 tanh.
 
+    The architecture of the Keras DCGAN article (a subclassed Keras model). Each activation comes
+    before its batch norm, as the article writes it, and every layer has a bias (Keras' default).
     For 28x28: (B, z) -> (B, 256, 7, 7) -> (B, 128, 7, 7) -> (B, 64, 14, 14) -> (B, C, 28, 28).
     """
 
@@ -107,22 +114,23 @@ class KerasGenerator(Generator):
         c, h, w = out_shape
         s = h // 4
         self.net = nn.Sequential(
-            nn.Linear(z_dim, 256 * s * s), nn.ReLU(), _keras_bn1d(256 * s * s),  # (B, z) -> (B, 256*s*s)
+            nn.Linear(z_dim, 256 * s * s), nn.ReLU(), _bn1d(256 * s * s),         # (B, z) -> (B, 256*s*s)
             Reshape(256, s, s),                                                   # -> (B, 256, s, s)
-            _up(256, 128, 5, 1, padding), nn.ReLU(), _keras_bn(128),              # -> (B, 128, s, s)
-            _up(128, 64, 5, 2, padding), nn.ReLU(), _keras_bn(64),                # -> (B, 64, 2s, 2s)
+            _up(256, 128, 5, 1, padding), nn.ReLU(), _bn2d(128),                  # -> (B, 128, s, s)
+            _up(128, 64, 5, 2, padding), nn.ReLU(), _bn2d(64),                    # -> (B, 64, 2s, 2s)
             _up(64, c, 5, 2, padding), nn.Tanh(),                                 # -> (B, C, 4s, 4s)
         )
-        keras_init(self)
+        glorot_uniform_init(self)
 
     def forward(self, z, y=None):
         return self.net(z)
 
 
-class KerasDiscriminator(Discriminator):
-    """Seed 003: Conv 5x5 s2 (64), LeakyReLU(0.2), Dropout(0.3); Conv 5x5 s2 (128), BN, LeakyReLU(0.2),
-    Dropout(0.3); Dense(1). The document's sigmoid lives in the loss (D returns a logit).
+class Conv5x5BNDropoutDiscriminator(Discriminator):
+    """Conv 5x5 s2 (64), LeakyReLU(0.2), Dropout(0.3); Conv 5x5 s2 (128), BN, LeakyReLU(0.2), Dropout(0.3); Dense(1).
 
+    The architecture of the Keras DCGAN article (a subclassed Keras model). Its sigmoid lives in
+    the loss (D returns a logit).
     For 28x28: (B, C, 28, 28) -> (B, 64, 14, 14) -> (B, 128, 7, 7) -> (B, 6272) -> (B,).
     """
 
@@ -132,11 +140,11 @@ class KerasDiscriminator(Discriminator):
         s = (h + 3) // 4
         self.net = nn.Sequential(
             _down(c, 64, 5, 2, padding), nn.LeakyReLU(slope), Dropout(dropout),                     # -> (B, 64, H/2, W/2)
-            _down(64, 128, 5, 2, padding), _keras_bn(128), nn.LeakyReLU(slope), Dropout(dropout),  # -> (B, 128, H/4, W/4)
+            _down(64, 128, 5, 2, padding), _bn2d(128), nn.LeakyReLU(slope), Dropout(dropout),       # -> (B, 128, H/4, W/4)
             nn.Flatten(),
             Linear(128 * s * s, 1),                                                                 # -> (B, 1)
         )
-        keras_init(self)
+        glorot_uniform_init(self)
 
     def forward(self, x, y=None):
         return self.net(x).squeeze(1)
@@ -203,8 +211,8 @@ class DCGANDiscriminator(Discriminator):
         return self.net(x).squeeze(1)
 
 
-def _book_init(module: nn.Module) -> None:
-    """Seed 001's CIFAR-10 code: conv kernels ~ N(0, 0.02), dense layers Glorot-uniform (TF's default)."""
+def _normal_conv_glorot_dense_init(module: nn.Module) -> None:
+    """Conv kernels ~ N(0, 0.02), dense layers Glorot-uniform (TensorFlow's default), BN scale 1 and shift 0."""
     dcgan_init(module)
     for m in module.modules():
         if isinstance(m, nn.Linear):
@@ -215,9 +223,10 @@ def _book_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class CifarGenerator(Generator):
-    """Seed 001's CIFAR-10 DCGAN generator: Dense -> (128, s, s) -> ConvT 5x5 s2 (256) x2 -> ConvT 5x5 (256) -> ConvT 7x7 -> tanh.
+class ConvT5x5Then7x7Generator(Generator):
+    """Dense -> (128, s, s) -> ConvT 5x5 s2 (256) x2 -> ConvT 5x5 (256) -> ConvT 7x7 -> tanh; BN + ReLU between.
 
+    The generator of the book chapter's CIFAR-10 DCGAN.
     For 32x32: (B, 100) -> (B, 128, 8, 8) -> (B, 256, 16, 16) -> (B, 256, 32, 32) -> (B, 256, 32, 32) -> (B, 3, 32, 32).
     """
 
@@ -228,27 +237,27 @@ class CifarGenerator(Generator):
         self.net = nn.Sequential(
             nn.Linear(z_dim, 128 * s * s),                                       # (B, z) -> (B, 128*s*s)
             Reshape(128, s, s),                                                  # -> (B, 128, s, s)
-            _keras_bn(128), nn.ReLU(),
+            _bn2d(128), nn.ReLU(),
             _up(128, 256, 5, 2, padding),                                        # -> (B, 256, 2s, 2s)
-            _keras_bn(256), nn.ReLU(),
+            _bn2d(256), nn.ReLU(),
             _up(256, 256, 5, 2, padding),                                        # -> (B, 256, 4s, 4s)
-            _keras_bn(256), nn.ReLU(),
+            _bn2d(256), nn.ReLU(),
             _up(256, 256, 5, 1, padding),                                        # -> (B, 256, 4s, 4s)
-            _keras_bn(256), nn.ReLU(),
+            _bn2d(256), nn.ReLU(),
             _up(256, c, 7, 1, padding),                                          # -> (B, C, 4s, 4s)
             nn.Tanh(),
         )
-        _book_init(self)
+        _normal_conv_glorot_dense_init(self)
 
     def forward(self, z, y=None):
         return self.net(z)
 
 
-class CifarDiscriminator(Discriminator):
-    """Seed 001's CIFAR-10 DCGAN discriminator: Conv 5x5 s2 (64) -> s2 (128) + BN -> s1 (256) + BN -> Dense(1) logit.
+class Conv5x5BNDiscriminator(Discriminator):
+    """Conv 5x5 s2 (64) -> s2 (128) + BN -> s1 (256) + BN -> Dense(1) logit; LeakyReLU 0.2, 0.2, 0.1; no dropout.
 
+    The discriminator of the book chapter's CIFAR-10 DCGAN.
     For 32x32: (B, 3, 32, 32) -> (B, 64, 16, 16) -> (B, 128, 8, 8) -> (B, 256, 8, 8) -> (B, 16384) -> (B,).
-    The last LeakyReLU has slope 0.1, the first two 0.2, as in the book.
     """
 
     def __init__(self, in_shape, sn: bool = False):
@@ -259,12 +268,12 @@ class CifarDiscriminator(Discriminator):
         conv3, size = conv_same(128, 256, 5, 1, size, sn)
         self.net = nn.Sequential(
             conv1, nn.LeakyReLU(0.2),
-            conv2, nn.Identity() if sn else _keras_bn(128), nn.LeakyReLU(0.2),
-            conv3, nn.Identity() if sn else _keras_bn(256), nn.LeakyReLU(0.1),
+            conv2, nn.Identity() if sn else _bn2d(128), nn.LeakyReLU(0.2),
+            conv3, nn.Identity() if sn else _bn2d(256), nn.LeakyReLU(0.1),
             nn.Flatten(),
             maybe_sn(nn.Linear(256 * size * size, 1), sn),                       # -> (B, 1)
         )
-        _book_init(self)
+        _normal_conv_glorot_dense_init(self)
 
     def forward(self, x, y=None):
         return self.net(x).squeeze(1)

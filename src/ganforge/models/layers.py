@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.models.conv import same_padding
+from ganforge.ops import same_padding
 
 
 def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
@@ -13,8 +13,8 @@ def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(module) if enabled else module
 
 
-def keras_init(module: nn.Module) -> None:
-    """Keras' defaults: Glorot-uniform weights and zero biases for dense and conv layers."""
+def glorot_uniform_init(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases for dense and conv layers (Keras' and TensorFlow's defaults)."""
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
@@ -52,7 +52,7 @@ def conv_same(c_in: int, c_out: int, kernel: int, stride: int, size: int, sn: bo
     """A Conv2d with TensorFlow's 'same' padding for a ``size`` x ``size`` input; returns (module, output size).
 
     PyTorch pads both sides equally; TensorFlow puts the odd pixel on the right and bottom, which
-    shifts every stride-2 tap by one pixel. Padding explicitly keeps the seeds' arithmetic.
+    shifts every stride-2 tap by one pixel. Padding explicitly keeps TensorFlow's arithmetic.
     """
     before, after = same_padding(size, kernel, stride)
     out = -(-size // stride)
@@ -61,36 +61,3 @@ def conv_same(c_in: int, c_out: int, kernel: int, stride: int, size: int, sn: bo
     conv = maybe_sn(nn.Conv2d(c_in, c_out, kernel, stride), sn)
     return nn.Sequential(nn.ZeroPad2d((before, after, before, after)), conv), out
 
-
-class Dropout(nn.Dropout):
-    """``nn.Dropout`` with a cheaper random mask on the CPU.
-
-    PyTorch's CPU dropout draws its mask with ``bernoulli_``, one generator call per
-    element: 15% of a bf16 training step of seed 000's model (docs/benchmarks.md).
-    Here each element's mask comes from 15 random bits (two elements per 32-bit
-    draw of the same generator), compared against ``round(p * 2**15)``: the same
-    drop probability to within 2**-16, the same 1/(1-p) scaling, reproducible
-    from the generator state. In bf16 the mask is made by integer arithmetic on
-    the bits (no bool -> bf16 conversion, 4.8 -> 0.7 ms for seed 000's first
-    dropout). Other devices keep ``F.dropout``.
-    """
-
-    BITS = 15
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or x.device.type != "cpu" or self.inplace:
-            return super().forward(x)
-        if self.p == 1:
-            return x * 0
-        n = x.numel()
-        draws = torch.empty((n + 1) // 2, dtype=torch.int32).random_()  # 31 random bits each
-        bits = draws.view(torch.int16)[:n].view(x.shape) & (2 ** self.BITS - 1)
-        threshold = round(self.p * 2 ** self.BITS)  # drop where bits < threshold
-        if x.dtype == torch.bfloat16:
-            # threshold - 1 - bits is negative exactly where the unit is kept; an arithmetic shift makes
-            # that -1 (all ones) and dropped units 0, and the AND leaves the bf16 bit pattern of 1/(1-p)
-            scale = torch.tensor(1.0 / (1.0 - self.p), dtype=torch.bfloat16).view(torch.int16).item()
-            mask = bits.neg_().add_(threshold - 1).bitwise_right_shift_(self.BITS).bitwise_and_(scale)
-            return x * mask.view(torch.bfloat16)
-        keep = bits >= threshold
-        return x * (keep.to(x.dtype) * (1.0 / (1.0 - self.p)))

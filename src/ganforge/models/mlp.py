@@ -1,9 +1,9 @@
-"""Fully connected GANs for images (flattened) and 2-D points: seeds 001 and 004.
+"""Fully connected GANs for images (flattened) and 2-D points.
 
-Seed 001 (vanilla GAN): G = Dense(100->128) - Dense(128->128) - Dense(128->784, tanh),
-D = Dense(784->128) - Dense(128->128) - Dense(128->1), LeakyReLU(0.2) inside both.
-Seed 004: z (20) -> hidden Linear + LeakyReLU -> Linear(784) - tanh; D with Dropout after
-each hidden layer. The hidden widths are configuration (``model.g_hidden``, ``model.d_hidden``).
+The book chapter's vanilla GAN (TensorFlow, MNIST): G = Dense(100->128) - Dense(128->128) -
+Dense(128->784, tanh), D = Dense(784->128) - Dense(128->128) - Dense(128->1), LeakyReLU(0.2)
+inside both. The PyTorch MLP GAN tutorial: z (20) -> hidden Linear + LeakyReLU -> Linear(784) -
+tanh; D with Dropout after each hidden layer. The hidden widths are configuration (``model.g_hidden``, ``model.d_hidden``).
 """
 
 from __future__ import annotations

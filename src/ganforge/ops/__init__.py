@@ -1,1 +1,36 @@
-"""Speed machinery: drop-in forms of torch.nn layers and steps that compute the same function faster on CPU."""
+"""CPU speed machinery: drop-in replacements of torch.nn layers that compute the same function faster on the CPU.
+
+Each layer here is a subclass of its torch.nn layer, with the same parameters and state-dict
+keys, and keeps torch.nn's own forward beside its fast one: it takes the fast form only on the
+CPU and where that form applies, and is exactly torch.nn's everywhere else (CUDA,
+``torch.compile``, other padding modes). Model files build them as they would torch.nn's and
+read as plain PyTorch.
+
+- ``conv.py``: ``ConvTranspose2d`` computes its output, and ``Conv2d`` its input gradient, by
+  the equivalent convolution that oneDNN runs faster where there is one (a flipped kernel, a
+  split into output phases); ``Conv2dSame`` and ``ConvTranspose2dSame`` are TensorFlow's
+  ``padding='same'`` in the same forms; ``Conv2d`` and ``Linear`` can weight their weight
+  gradients per sample (``per_sample_weight_grads``), which lets the simultaneous step take D's
+  and G's gradients from one backward pass through D.
+- ``dropout.py``: ``Dropout`` makes its CPU mask from 15-bit draws (two per 32-bit draw) instead
+  of ``bernoulli_``'s one generator call per element: the same drop probability (to within
+  2**-16) and scaling, from the same generator, but not the same random numbers as
+  ``nn.Dropout``.
+- ``fused.py``: the simultaneous update's two gradients. ``separate_gradients`` is the plain
+  form (two gradient calls over one graph); ``shared_d_backward`` takes both from one backward
+  pass through D, and ``shared_d_backward_applies`` is the one test of when that is exact.
+
+The switch: inside ``with reference_forms():`` the convolutions take torch.nn's own forms (what
+``ganforge bench`` counts FLOPs in, and the A side of ``benchmarks/step_ab.py forms``);
+``Dropout`` keeps its mask there. What each form gains, and where it was measured:
+docs/benchmarks.md, "What each change bought".
+"""
+
+from ganforge.ops.conv import (Conv2d, Conv2dSame, ConvTranspose2d, ConvTranspose2dSame, Linear, SampleWeights,
+                               input_grad_form, per_sample_weight_grads, phased_conv_transpose2d, reference_forms,
+                               same_padding, scale_per_sample, transposed_form)
+from ganforge.ops.dropout import Dropout
+
+__all__ = ["Conv2d", "Conv2dSame", "ConvTranspose2d", "ConvTranspose2dSame", "Dropout", "Linear", "SampleWeights",
+           "input_grad_form", "per_sample_weight_grads", "phased_conv_transpose2d", "reference_forms", "same_padding",
+           "scale_per_sample", "transposed_form"]

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ganforge.models.base import has_batch_statistics
-from ganforge.models.conv import Conv2d, Linear, per_sample_weight_grads, scale_per_sample
+from ganforge.ops.conv import Conv2d, Linear, per_sample_weight_grads, scale_per_sample
 
 
 def _trainable(module: nn.Module) -> list[torch.Tensor]:

@@ -3,23 +3,24 @@
 A convolution has three computations (the output, the input gradient, the weight gradient)
 and each can be written as a convolution of another kind: the forward pass of a transposed
 convolution is the input gradient of an ordinary one, and so on. oneDNN's kernels for these
-forms differ widely in speed on the CPU, for the same sums (docs/benchmarks.md, measured in
-bf16 and fp32 on seed 000's layers):
+forms differ widely in speed on the CPU, for the same sums; two forms are used here:
 
-- a stride-1 transposed convolution runs faster as an ordinary convolution with the kernel
-  flipped and its in/out axes swapped (G's 256->128 layer: 45 -> 35 ms forward in bf16);
-- a stride-2 transposed convolution with few output channels (an image layer: 64 -> 1)
-  runs at a tenth of the machine's speed; split into its stride x stride output phases it is
-  one stride-1 convolution with stride**2 * C_out channels followed by a pixel shuffle
-  (10 -> 4 ms in bf16). The input gradient of a stride-2 convolution with few input
-  channels (D's first layer) is the same transposed convolution and gets the same treatment
-  (that layer's forward + backward: 13.5 -> 7.3 ms).
+- "flipped": a stride-1 transposed convolution is computed as an ordinary convolution with the
+  kernel flipped and its in/out axes swapped;
+- "phased": a stride-2 transposed convolution with few output channels (an image layer: 64 -> 1),
+  which oneDNN runs far below the machine's speed, is split into its stride x stride output
+  phases: one stride-1 convolution with stride**2 * C_out channels followed by a pixel shuffle.
+  The input gradient of a stride-2 convolution with few input channels (D's first layer) is the
+  same transposed convolution and gets the same treatment.
+
+What each form gains, layer by layer, and where it was measured: docs/benchmarks.md, "What each
+change bought".
 
 ``Conv2d`` and ``ConvTranspose2d`` here are ``torch.nn``'s, with the same parameters and
 state-dict keys; on the CPU, where a faster form applies, their forward goes through an
 autograd function that routes each of the three computations to it, and everywhere else
 (CUDA, ``torch.compile``, other padding modes, layers oneDNN already does best) they are
-exactly ``torch.nn``'s. Results agree with ``torch.nn`` to rounding (tests/models/test_conv.py,
+exactly ``torch.nn``'s. Results agree with ``torch.nn`` to rounding (tests/ops/test_conv.py,
 in float64).
 
 ``Conv2dSame`` and ``ConvTranspose2dSame`` are TensorFlow's ``padding='same'``: where the padding

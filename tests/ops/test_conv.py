@@ -1,4 +1,4 @@
-"""ganforge.models.conv: the same sums as torch.nn's convolutions, computed in other forms."""
+"""ganforge.ops.conv: the same sums as torch.nn's convolutions, computed in other forms."""
 
 import contextlib
 import copy
@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models.conv import (Conv2d, ConvTranspose2d, _phase_taps, input_grad_form, phased_conv_transpose2d, reference_forms,
-                                  transposed_form)
+from ganforge.ops.conv import (Conv2d, ConvTranspose2d, _phase_taps, input_grad_form, phased_conv_transpose2d, reference_forms,
+                               transposed_form)
 
 # (C_in, C_out, kernel, stride, padding, output_padding, size, form): seed 000's generator layers,
 # Radford's 4x4 up-sampling to an image, a 3x3 one, and layers that keep oneDNN's own form
@@ -241,7 +241,7 @@ def test_spectral_norm_and_state_dict_keys_are_torch_nns():
 @pytest.mark.parametrize("layer", ["conv-phased", "conv-onednn", "linear"])
 def test_per_sample_weight_gradients(layer):
     """Inside per_sample_weight_grads: weight and bias gradients of sum_i w_i * y_i, input gradients of sum_i y_i."""
-    from ganforge.models.conv import Linear, per_sample_weight_grads
+    from ganforge.ops.conv import Linear, per_sample_weight_grads
 
     torch.manual_seed(0)
     ref, fast, x = {
@@ -267,11 +267,24 @@ def test_per_sample_weight_gradients(layer):
 
 # -- TensorFlow's padding='same' ----------------------------------------------------------
 
+@pytest.mark.parametrize("size, kernel, stride, expected", [
+    (28, 3, 2, (0, 1)),   # ACGAN's first conv: 14 outputs need 1 pixel of padding, TF puts it after
+    (7, 3, 2, (1, 1)),
+    (32, 5, 2, (1, 2)),   # the CIFAR-10 DCGAN's first conv
+    (8, 5, 1, (2, 2)),
+    (8, 3, 2, (0, 1)),
+])
+def test_same_padding_is_tensorflows(size, kernel, stride, expected):
+    from ganforge.ops.conv import same_padding
+
+    assert same_padding(size, kernel, stride) == expected
+
+
 def test_tf_same_transposed_convolution_on_a_delta():
     """A 5x5 stride-2 Conv2DTranspose(padding='same') of a delta at input (m, m) puts kernel tap
     (t_h, t_w) at output (2m + t_h - 1, 2m + t_w - 1): TensorFlow drops one pixel of the full output
     before (PyTorch's padding=2 drops two, shifting the image by one pixel)."""
-    from ganforge.models.conv import ConvTranspose2dSame
+    from ganforge.ops.conv import ConvTranspose2dSame
 
     taps = torch.arange(25, dtype=torch.float64).view(1, 1, 5, 5) + 1   # tap (h, w) holds 5h + w + 1
     for m in (0, 1):
@@ -296,7 +309,7 @@ def test_tf_same_transposed_convolution_on_a_delta():
 def test_tf_same_convolution_on_a_delta():
     """A 5x5 stride-2 Conv2D(padding='same') on a 4x4 input pads 1 before and 2 after: output m reads
     input 2m - 1 ... 2m + 3, so a delta at input 3 meets tap 4 in output 0 and tap 2 in output 1."""
-    from ganforge.models.conv import Conv2dSame
+    from ganforge.ops.conv import Conv2dSame
 
     taps = torch.arange(25, dtype=torch.float64).view(1, 1, 5, 5) + 1
     layer = Conv2dSame(1, 1, 5, 2, bias=False).double()
@@ -340,7 +353,7 @@ def _magnitudes(fn, x, weight, bias, upstream):
 
 @pytest.mark.parametrize("c_in,c_out,k,s,size,form", SAME_TRANSPOSED)
 def test_tf_same_transposed_matches_its_definition(c_in, c_out, k, s, size, form):
-    from ganforge.models.conv import ConvTranspose2dSame
+    from ganforge.ops.conv import ConvTranspose2dSame
 
     torch.manual_seed(0)
     layer = ConvTranspose2dSame(c_in, c_out, k, s).double()
@@ -362,7 +375,7 @@ def test_tf_same_transposed_matches_its_definition(c_in, c_out, k, s, size, form
                                                       (2, 3, 5, 2, 7, "onednn"), (2, 4, 3, 1, 6, "onednn")])
 @pytest.mark.parametrize("sample_weights", [False, True])
 def test_tf_same_convolution_matches_explicit_padding(c_in, c_out, k, s, size, form, sample_weights):
-    from ganforge.models.conv import Conv2dSame, per_sample_weight_grads, same_padding
+    from ganforge.ops.conv import Conv2dSame, per_sample_weight_grads, same_padding
 
     torch.manual_seed(0)
     layer = Conv2dSame(c_in, c_out, k, s).double()
