@@ -21,6 +21,17 @@ def test_to_uint8_clamps_and_rounds():
         normalize(torch.zeros(2))
 
 
+def test_to_uint8_infinities_and_half_steps():
+    """+-inf clamp like any out-of-range value. Rounding is half to even on x * 127.5 + 127.5 in float32: the
+    float32 nearest -126/127.5, -125/127.5, -124/127.5 scale to exactly 1.5, 2.5, 3.5 -> 2, 2, 4, and a negative
+    x too small to move 127.5 gives 128. The saved samples, the grids and the metrics all see these bytes."""
+    x = torch.tensor([float("inf"), float("-inf"), -126 / 127.5, -125 / 127.5, -124 / 127.5, -2.985e-8])
+    expected = [255, 0, 2, 2, 4, 128]
+    assert x.dtype == torch.float32
+    assert to_uint8(x).dtype == torch.uint8 and to_uint8(x).tolist() == expected
+    assert to_uint8(x.double()).tolist() == expected  # computed in float32 whatever comes in
+
+
 def test_adapt_channels():
     grey = torch.tensor([[[[0, 100], [200, 255]]]], dtype=torch.uint8)
     rgb = adapt_images(grey, channels=3)
