@@ -8,7 +8,7 @@ from PIL import Image
 from conftest import run_cli
 from ganforge.cli import main
 from ganforge.config import list_presets, resolve
-from ganforge.data import mixture_centers
+from ganforge.data import mixture_centers, to_uint8
 from ganforge.sampler import load_generator
 from ganforge.train import Trainer
 from ganforge.rundir import list_checkpoints, load_checkpoint
@@ -73,8 +73,7 @@ def test_conditional_grid_has_one_class_per_row_and_sample_class_works(tmp_path,
     assert arrays["arr_0"].shape == (6, 28, 28, 1) and arrays["arr_1"].tolist() == [3] * 6
     # the images are the generator's for label 3, and not those of another label
     G = load_generator(run)
-    expected = ((G.sample(6, labels=3, seed=5).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    other = ((G.sample(6, labels=4, seed=5).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    expected, other = to_uint8(G.sample(6, labels=3, seed=5)), to_uint8(G.sample(6, labels=4, seed=5))
     assert np.array_equal(arrays["arr_0"], expected.permute(0, 2, 3, 1).numpy())
     assert not np.array_equal(arrays["arr_0"], other.permute(0, 2, 3, 1).numpy())
     assert main(["sample", str(run), "--class", "10", "--out", str(tmp_path / "bad.npz")]) != 0

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ganforge.errors import ConfigError, did_you_mean
+from ganforge.train.optim import OPTIMIZERS  # names only: importing it loads no torch
 
 
 @dataclass
@@ -68,7 +69,7 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = "adam"              # adam | rmsprop | sgd
+    name: str = "adam"              # adam | rmsprop | sgd, see ganforge.train.optim.OPTIMIZERS
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     eps: float = 1e-8               # Keras' Adam uses 1e-7
@@ -339,8 +340,8 @@ def validate(cfg: RunConfig) -> None:
         "train.d_bn_for_g": (t.d_bn_for_g, ("batch", "running")),
         "model.noise": (cfg.model.noise, ("normal", "uniform")),
         "model.padding": (cfg.model.padding, ("tf", "symmetric")),
-        "g_optim.name": (cfg.g_optim.name, ("adam", "rmsprop", "sgd")),
-        "d_optim.name": (cfg.d_optim.name, ("adam", "rmsprop", "sgd")),
+        "g_optim.name": (cfg.g_optim.name, tuple(OPTIMIZERS.names())),
+        "d_optim.name": (cfg.d_optim.name, tuple(OPTIMIZERS.names())),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

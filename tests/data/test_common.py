@@ -21,6 +21,18 @@ def test_to_uint8_clamps_and_rounds():
         normalize(torch.zeros(2))
 
 
+def test_to_uint8_infinities_and_half_steps():
+    """+-inf clamp like any out-of-range value. Rounding is half to even on (x + 1) * 127.5 in float32: x + 1 for
+    the float32 nearest -126/127.5, -125/127.5, -124/127.5 rounds below 1.5/127.5, 2.5/127.5, 3.5/127.5, so they
+    give 1, 2 (2.5 -> even), 3, and a negative x too small to move 1 gives 127.5 -> 128 but one that moves it
+    by a float32 step gives 127. The saved samples, the grids and the metrics all see these bytes."""
+    x = torch.tensor([float("inf"), float("-inf"), -126 / 127.5, -125 / 127.5, -124 / 127.5, -2.985e-8, -1e-9])
+    expected = [255, 0, 1, 2, 3, 127, 128]
+    assert x.dtype == torch.float32
+    assert to_uint8(x).dtype == torch.uint8 and to_uint8(x).tolist() == expected
+    assert to_uint8(x.double()).tolist() == expected  # computed in float32 whatever comes in
+
+
 def test_adapt_channels():
     grey = torch.tensor([[[[0, 100], [200, 255]]]], dtype=torch.uint8)
     rgb = adapt_images(grey, channels=3)

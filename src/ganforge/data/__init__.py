@@ -296,6 +296,10 @@ def normalize(x_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] -> uint8 0..255, rounded and clamped (inverse of ``normalize``)."""
+    """Float images in [-1, 1] -> uint8 0..255 (inverse of ``normalize``), on ``x``'s device; the one conversion
+    for saved samples, grids and metrics. Clamped to [-1, 1], then ``(x + 1) * 127.5`` rounded half to even:
+    -1 -> 0, 0 -> 128, 1 -> 255, out of range and +-inf -> 0 or 255, NaN -> 128 (read as 0). (The formula of
+    ganforge 0.1's sample files and grids; its metrics' ``x * 127.5 + 127.5`` rounded 7 in 10^6 values of
+    tanh(N(0, 1)) one level the other way.)"""
     x = torch.nan_to_num(x.float(), nan=0.0)
-    return (x * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)
+    return ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)

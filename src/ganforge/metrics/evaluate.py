@@ -235,7 +235,7 @@ def load_samples_file(path: str | Path) -> tuple[torch.Tensor, np.ndarray | None
         raise DataError(f"arr_0 must be images (N, H, W, C) with C = 1 or 3, grey images (N, H, W), "
                         f"or points (N, 2); got shape {x.shape}")
     if x.dtype != np.uint8:
-        raise DataError(f"arr_0 must be uint8 (0..255), got {x.dtype}; convert with ((x + 1) * 127.5).round().astype(np.uint8)")
+        raise DataError(f"arr_0 must be uint8 (0..255), got {x.dtype}; convert with ((np.clip(x, -1, 1) + 1) * 127.5).round().astype(np.uint8)")
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), y
 
 

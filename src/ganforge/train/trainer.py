@@ -28,6 +28,7 @@ from ganforge.train import distributed
 from ganforge.train.augment import with_augment
 from ganforge.train.batches import epoch_batches
 from ganforge.train.ema import EMA
+from ganforge.train.optim import build_optimizer
 from ganforge.train.schedule import Schedule
 from ganforge.train.signals import GracefulStop
 from ganforge.train.state import Progress, rng_state, set_rng_state
@@ -90,15 +91,6 @@ def autocast_for(precision: str, device: torch.device):
         raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 on CPU")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return lambda: torch.autocast(device.type, dtype=dtype)
-
-
-def build_optimizer(params, opt_cfg) -> torch.optim.Optimizer:
-    if opt_cfg.name == "adam":
-        return torch.optim.Adam(params, lr=opt_cfg.lr, betas=tuple(opt_cfg.betas), eps=opt_cfg.eps,
-                                weight_decay=opt_cfg.weight_decay)
-    if opt_cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=opt_cfg.lr, eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay)
-    return torch.optim.SGD(params, lr=opt_cfg.lr, momentum=opt_cfg.betas[0], weight_decay=opt_cfg.weight_decay)
 
 
 def default_run_dir(preset: str) -> Path:

@@ -9,14 +9,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganforge.data import to_uint8
 from ganforge.io import atomic_path
 from ganforge.viz.plots import save_figure
 
 
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
-    """[-1, 1] float (N, C, H, W) -> uint8 (N, H, W, C)."""
-    x = ((x.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
+    """[-1, 1] float (N, C, H, W) -> uint8 (N, H, W, C) numpy: ``ganforge.data.to_uint8``, channels last."""
+    return to_uint8(x.detach().cpu()).permute(0, 2, 3, 1).numpy()  # (N, C, H, W) -> (N, H, W, C)
 
 
 def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 2, scale: int = 1) -> np.ndarray:
