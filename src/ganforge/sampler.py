@@ -14,22 +14,26 @@ from ganforge.rundir import latest_checkpoint, load_checkpoint
 
 
 class Sampler(nn.Module):
-    """A generator plus its family, which knows what one sample is (a latent draw, and a class when conditional)."""
+    """A generator plus its family, which knows what one sample is (a latent draw, and a class when conditional).
+
+    ``sample``, ``z_dim``, ``noise`` and classes are those of latent families; ``family.generate(G, inputs)``
+    draws from any family.
+    """
 
     def __init__(self, G: nn.Module, family: Family):
         super().__init__()
         self.G = G.eval().requires_grad_(False)
         self.family = family
-        self.noise = family.noise
-        self.class_names = list(family.spec.class_names) if family.spec.class_names and family.num_classes else None
+        self.noise = getattr(family, "noise", None)
+        self.class_names = list(family.spec.class_names) if family.spec.class_names and self.num_classes else None
 
     @property
     def num_classes(self) -> int:
-        return self.family.num_classes
+        return getattr(self.family, "num_classes", 0)
 
     @property
-    def z_dim(self) -> int:
-        return self.family.z_dim
+    def z_dim(self) -> int | None:
+        return getattr(self.family, "z_dim", None)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -42,6 +46,8 @@ class Sampler(nn.Module):
         ``labels``: None (random classes for a conditional model), one int for every sample, or a
         sequence of ``n`` ints. ``seed`` makes the draw repeatable. ``z`` gives the latents directly.
         """
+        if not hasattr(self.family, "sample_inputs"):
+            raise ConfigError(f"a '{self.family.name}' model does not draw samples from latents")
         if n == 0:
             return torch.empty(0, *self.out_shape)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -99,6 +99,7 @@ class Family:
 
     name = "?"
     uses_labels = False            # whether its batches carry class labels (the loop loads them)
+    simultaneous = False           # whether it implements ``both`` (train.update=simultaneous)
 
     def __init__(self, cfg: RunConfig, spec: DataSpec):
         self.cfg, self.spec = cfg, spec
@@ -136,8 +137,9 @@ class Family:
         raise NotImplementedError(f"family '{self.name}' has no simultaneous update; use train.update=alternating")
 
     # -- samples -------------------------------------------------------------------------------
-    def fixed_inputs(self, n: int, seed: int) -> SampleInputs:
-        """The inputs of the grid drawn after every epoch (saved with the run, so resumes draw the same)."""
+    def fixed_inputs(self, n: int, seed: int, data=None) -> SampleInputs:
+        """The inputs of the grid drawn after every epoch (saved with the run, so resumes draw the same);
+        ``data``: the training set (``ganforge.data.Dataset``), for families whose inputs are images."""
         raise NotImplementedError
 
     def eval_samples(self, G: nn.Module, n: int, seed: int, device=None) -> tuple[Tensor, Tensor | None]:

@@ -29,6 +29,7 @@ def upcast(logits: Tensor) -> Tensor:
 
 class LatentGAN(Family):
     name = "gan"
+    simultaneous = True
 
     def __init__(self, cfg, spec: DataSpec):
         super().__init__(cfg, spec)
@@ -180,7 +181,7 @@ class LatentGAN(Family):
         return d_loss, g_loss
 
     # -- samples --------------------------------------------------------------------------------
-    def fixed_inputs(self, n: int, seed: int) -> SampleInputs:
+    def fixed_inputs(self, n: int, seed: int, data=None) -> SampleInputs:
         """The latent grid drawn every epoch; independent of the training RNG. Conditional: one class per row."""
         g = torch.Generator().manual_seed(seed + 12345)
         if self.num_classes:

@@ -150,6 +150,8 @@ class Trainer:
         one_backward = isinstance(G_train, nn.parallel.DistributedDataParallel) or hasattr(G_train, "_orig_mod")
         D_train = with_augment(D_train, t, len(self.data))  # DiffAugment in front of D (train/augment.py)
         self.family.bind(TrainingForms(G_train, D_train, self.autocast, self.device, one_backward, scaler is not None))
+        if t.update == "simultaneous" and not self.family.simultaneous:
+            raise ConfigError(f"family '{cfg.family}' has no simultaneous update; use train.update=alternating")
         if t.update == "simultaneous" and (t.n_critic != 1 or t.extra_d_every):
             raise ConfigError("train.update=simultaneous takes one D and one G update per step; "
                               "set train.n_critic=1 and train.extra_d_every=0 or use train.update=alternating")
@@ -157,7 +159,7 @@ class Trainer:
         self.stepper = Stepper(self.family, self.opt_g, self.opt_d, self.schedule, scaler, self.ema)
         if self.dist.enabled:
             torch.manual_seed(t.seed + 1_000_003 * (self.rank + 1))  # own latents and dropout per rank
-        self.family.fixed = self.family.fixed_inputs(t.num_samples, t.seed)  # a checkpoint's replace them below
+        self.family.fixed = self.family.fixed_inputs(t.num_samples, t.seed, self.data)  # a checkpoint's replace them below
 
         # -- evaluation every train.eval_every epochs (metrics/evaluate.py)
         self.evaluator = TrainingEvaluator(cfg, self.data, self.device)
