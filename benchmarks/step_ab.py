@@ -31,6 +31,12 @@ def trainer_for(preset: str, dataset: str, overrides: list[str], run_dir: Path):
     return trainer, step_chunks(trainer)
 
 
+def take_step(trainer, steps) -> None:
+    """The trainer's own step code on the next (step number, index batches) of its first epoch."""
+    step, chunk = next(steps)
+    trainer.stepper.step(step, [trainer.batch(idx) for idx in chunk])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("change", choices=["forms", "shared", "overrides"])
@@ -50,16 +56,16 @@ def main() -> None:
         elif args.change == "forms":
             sides = {"torch.nn forms": (a, a_batches, reference_forms), "ganforge forms": (a, a_batches, contextlib.nullcontext)}
         else:
-            if not a.stepper.shared_d_backward:
-                raise SystemExit(f"{args.preset} does not take the shared backward pass (see Stepper.shared_d_backward)")
+            if not a.family.shared_d_backward:
+                raise SystemExit(f"{args.preset} does not take the shared backward pass (see LatentGAN.shared_d_backward)")
 
             @contextlib.contextmanager
             def two_calls():
-                a.stepper.shared_d_backward = False
+                a.family.shared_d_backward = False
                 try:
                     yield
                 finally:
-                    a.stepper.shared_d_backward = True
+                    a.family.shared_d_backward = True
 
             sides = {"two gradient calls": (a, a_batches, two_calls), "one shared pass": (a, a_batches, contextlib.nullcontext)}
 
@@ -67,13 +73,13 @@ def main() -> None:
         for trainer, batches, ctx in sides.values():  # warm-up
             with ctx():
                 for _ in range(3):
-                    trainer.train_step(next(batches))
+                    take_step(trainer, batches)
         for _ in range(args.rounds):
             for name, (trainer, batches, ctx) in sides.items():
                 with ctx():
                     t0 = time.perf_counter()
                     for _ in range(args.steps):
-                        trainer.train_step(next(batches))
+                        take_step(trainer, batches)
                     times[name].append((time.perf_counter() - t0) / args.steps * 1e3)
 
     (name_a, ta), (name_b, tb) = times.items()

@@ -65,7 +65,7 @@ class Restorer(Family):
 
 
 if "test-restorer" not in FAMILIES:
-    FAMILIES.register("test-restorer", "test only: fills in the blanked centre of an image")(Restorer)
+    FAMILIES.register("test-restorer", "test only: fills in the blanked centre of an image")(lambda: Restorer)
 
 
 def config(steps: int, **over):

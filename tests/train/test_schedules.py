@@ -1,6 +1,7 @@
 """The documents' training loops as written: which update comes when, on which batch, from which
 latents, with G and D in which mode; and a resumed run of each equals an uninterrupted one."""
 
+import contextlib
 import copy
 
 import pytest
@@ -11,12 +12,13 @@ from torch import nn
 from ganforge.config import resolve
 from ganforge.data import load_dataset, normalize
 from ganforge.errors import ConfigError
-from ganforge.models import build_models
+from ganforge.families import Batch, DataSpec, TrainingForms, build_family
 from ganforge.models.base import Discriminator, Generator
 from ganforge.train import Trainer
 from ganforge.rundir import list_checkpoints, load_checkpoint
+from ganforge.train.optim import build_optimizer
+from ganforge.train.schedule import Schedule
 from ganforge.train.steps import Stepper
-from ganforge.train.trainer import build_optimizer
 
 TINY = {"model.width": 8, "model.z_dim": 16, "train.batch_size": 16, "train.progress": False, "train.num_samples": 4}
 # seed 001's CIFAR-10 loop: `if steps % 2 == 0` D; then G; then D; all on x_train[start:end]
@@ -46,17 +48,18 @@ def test_seed_001_mlp_and_seed_002_presets_take_the_documents_loops():
 
 
 def record_updates(trainer):
-    """Wrap the stepper: every update as ("D", step, real batch) or ("G", step, None)."""
+    """Wrap the stepper: every update as ("D", step, real batch) or ("G", step, None). ``Stepper.step`` calls
+    its updates through ``self``, so these instance attributes see every one."""
     log, stepper = [], trainer.stepper
     d_step, g_step = stepper.d_step, stepper.g_step
 
-    def d(real, y):
-        log.append(("D", trainer.step, real.clone()))
-        return d_step(real, y)
+    def d(batch):
+        log.append(("D", trainer.step, batch.x.clone()))
+        return d_step(batch)
 
-    def g(n):
+    def g(batch):
         log.append(("G", trainer.step, None))
-        return g_step(n)
+        return g_step(batch)
 
     stepper.d_step, stepper.g_step = d, g
     return log
@@ -95,12 +98,21 @@ def test_an_epoch_of_the_books_loop_takes_one_batch_per_step(tmp_path):
 
 # -- seed 002: the Keras ACGAN's updates --------------------------------------------------
 
+def train_on(family, G, D):
+    """A Stepper training ``family`` through the plain G and D themselves: one CPU process, no autocast, no scaler."""
+    family.G, family.D = G, D  # the plain modules the family freezes and reads batch norm from
+    family.bind(TrainingForms(G, D, contextlib.nullcontext, torch.device("cpu"), one_backward=False, scaled=False))
+    cfg = family.cfg
+    return Stepper(family, build_optimizer(G.parameters(), cfg.g_optim), build_optimizer(D.parameters(), cfg.d_optim),
+                   Schedule(cfg.train))
+
+
 def acgan_stepper(**over):
+    """Seed 002's ACGAN at 28x28 with 10 classes; its G update draws train.batch_size = 16 latents."""
     cfg = resolve("mnist-acgan", {"train.batch_size": 16, **over})
+    family = build_family(cfg, DataSpec(cfg.data.name, (1, 28, 28), 10))
     torch.manual_seed(0)
-    G, D = build_models(cfg.model, (1, 28, 28), 10)
-    opt_g, opt_d = build_optimizer(G.parameters(), cfg.g_optim), build_optimizer(D.parameters(), cfg.d_optim)
-    return Stepper(G, D, opt_g, opt_d, cfg, torch.device("cpu"))
+    return train_on(family, *family.build())
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +130,14 @@ def test_split_d_update_is_two_train_on_batch_calls(digits28):
     [fake, sampled_labels]), written out by hand on copies of the same models, dropout included."""
     s = acgan_stepper()
     for _ in range(2):  # run in the models' running statistics and Adam's moments first
-        s.d_step(*digits28)
+        s.d_step(Batch(*digits28))
     G, D = copy.deepcopy(s.G), copy.deepcopy(s.D)
-    opt_d = build_optimizer(D.parameters(), s.cfg.d_optim)
+    opt_d = build_optimizer(D.parameters(), s.family.cfg.d_optim)
     opt_d.load_state_dict(copy.deepcopy(s.opt_d.state_dict()))  # its own moments, not views of the stepper's
     real, labels = digits28
 
     torch.manual_seed(7)
-    loss = s.d_step(real, labels)
+    loss = s.d_step(Batch(real, labels))
 
     torch.manual_seed(7)
     noise, sampled = torch.randn(16, 100), torch.randint(0, 10, (16,))
@@ -147,7 +159,7 @@ def test_split_d_update_is_two_train_on_batch_calls(digits28):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=f"D.{name}")
     assert loss.item() == pytest.approx(sum(losses), rel=1e-6)
     assert s.opt_d.state_dict()["state"][0]["step"].item() == 2 * 3  # two optimiser steps per D update
-    assert torch.equal(s.d_latents[0], noise) and torch.equal(s.d_latents[1], sampled)
+    assert torch.equal(s.family.d_latents[0], noise) and torch.equal(s.family.d_latents[1], sampled)
 
 
 class LinearG(Generator):
@@ -173,15 +185,15 @@ def test_split_d_update_in_closed_form(loss_name):
     """D(x) = w.x + b with SGD: the real update, then the fake one at the new weights, against float64 maths."""
     cfg = resolve("mnist-gan", {"loss.name": loss_name, "train.d_update": "split", "d_optim.name": "sgd",
                                 "d_optim.lr": 0.5, "d_optim.betas": [0.0, 0.999],
+                                "model.z_dim": 2,  # LinearG's latent: the family draws model.z_dim of them
                                 "loss.allow_unclipped": loss_name == "wgan"})  # the closed form has no clipping
     torch.manual_seed(3)
     G, D = LinearG(), LinearD()
-    s = Stepper(G, D, build_optimizer(G.parameters(), cfg.g_optim), build_optimizer(D.parameters(), cfg.d_optim),
-                cfg, torch.device("cpu"))
+    s = train_on(build_family(cfg, DataSpec(cfg.data.name, (3,))), G, D)
     real = torch.randn(5, 3)
     w, b = D.lin.weight.detach().double().squeeze(0), D.lin.bias.detach().double()
     torch.manual_seed(4)
-    s.d_step(real, None)
+    s.d_step(Batch(real))
     torch.manual_seed(4)
     fake = G(torch.rand(5, 2) * 2 - 1).detach().double()             # the preset's z ~ U(-1, 1)
 
@@ -211,12 +223,12 @@ def test_g_draws_d_fakes_in_the_mode_asked_for(digits28, mode):
     s = acgan_stepper(**{"train.g_mode_for_d": mode})
     seen = mode_log(s.G)
     before = bn_buffers(s.G)
-    s.d_step(*digits28)
+    s.d_step(Batch(*digits28))
     assert all(flag == (mode == "train") for flag in seen[0].values())
     unchanged = all(torch.equal(a, b) for a, b in zip(before, bn_buffers(s.G)))
     assert unchanged == (mode == "eval")          # predict() leaves G's running statistics alone
     assert s.G.training and all(m.training for m in s.G.modules())   # and G trains again afterwards
-    s.g_step(16)
+    s.g_step(Batch(*digits28))
     assert all(seen[1].values())                  # G's own update: batch statistics
     assert not all(torch.equal(a, b) for a, b in zip(before, bn_buffers(s.G)))
 
@@ -226,10 +238,10 @@ def test_d_batch_norm_in_g_update(digits28, bn):
     """Keras' combined model holds D frozen (trainable = False): its batch norm runs on the running
     statistics and leaves them alone, while its dropout still drops."""
     s = acgan_stepper(**{"train.d_bn_for_g": bn})
-    s.d_step(*digits28)
+    s.d_step(Batch(*digits28))
     seen = mode_log(s.D)
     before = bn_buffers(s.D)
-    s.g_step(16)
+    s.g_step(Batch(*digits28))
     (flags,) = seen
     assert {n: f for n, f in flags.items() if "body." in n and isinstance(s.D.get_submodule(n), nn.BatchNorm2d)} \
         == {"body.7": bn == "batch", "body.11": bn == "batch"}
@@ -243,11 +255,11 @@ def test_g_update_on_the_latents_of_d_update(digits28, reuse):
     s = acgan_stepper(**{"train.g_reuses_d_latents": reuse})
     inputs = []
     s.G.register_forward_pre_hook(lambda m, args: inputs.append([a.clone() for a in args]))
-    s.d_step(*digits28)
-    s.g_step(16)
+    s.d_step(Batch(*digits28))
+    s.g_step(Batch(*digits28))
     (z_d, y_d), (z_g, y_g) = inputs
     assert (torch.equal(z_d, z_g) and torch.equal(y_d, y_g)) == reuse
-    s.g_step(16)   # a second G update with no D update between: new latents
+    s.g_step(Batch(*digits28))   # a second G update with no D update between: new latents
     assert not torch.equal(inputs[2][0], z_g)
 
 

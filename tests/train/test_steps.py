@@ -3,6 +3,7 @@ and the speed-minded forms of the steps against the plain formulation."""
 
 import contextlib
 import copy
+import dataclasses
 import os
 
 import pytest
@@ -12,19 +13,36 @@ import torch.nn.functional as F
 from ganforge.config import resolve
 from ganforge.data import load_dataset, normalize
 from ganforge.errors import ConfigError
+from ganforge.families import Batch, DataSpec, TrainingForms, build_family
 from ganforge.models import build_models
+from ganforge.models.base import has_batch_statistics
 from ganforge.ops import reference_forms
 from ganforge.train import Trainer
-from ganforge.train.steps import Stepper, has_batch_statistics
-from ganforge.train.trainer import build_optimizer
+from ganforge.train.optim import build_optimizer
+from ganforge.train.schedule import Schedule
+from ganforge.train.steps import Stepper
+
+
+def train_on(family, G, D, opt_g, opt_d, one_backward=False):
+    """A Stepper training ``family`` through the plain G and D themselves: one CPU process, no autocast, no scaler."""
+    family.G, family.D = G, D  # the plain modules the family clips, freezes and reads batch norm from
+    family.bind(TrainingForms(G, D, contextlib.nullcontext, torch.device("cpu"), one_backward, scaled=False))
+    return Stepper(family, opt_g, opt_d, Schedule(family.cfg.train))
 
 
 def stepper_for(preset, shape, num_classes=0, **over):
     cfg = resolve(preset, over)
+    family = build_family(cfg, DataSpec(cfg.data.name, shape, num_classes))
     torch.manual_seed(0)
-    G, D = build_models(cfg.model, shape, num_classes)
+    G, D = family.build()
     opt_g, opt_d = build_optimizer(G.parameters(), cfg.g_optim), build_optimizer(D.parameters(), cfg.d_optim)
-    return Stepper(G, D, opt_g, opt_d, cfg, torch.device("cpu"))
+    return train_on(family, G, D, opt_g, opt_d)
+
+
+def stepper_of(cfg, G, D, opt_g, opt_d, one_backward=False):
+    """A Stepper for models built outside a family (copies, another D), with ``cfg``'s family at SHAPE."""
+    family = build_family(cfg, DataSpec(cfg.data.name, SHAPE))
+    return train_on(family, G, D, opt_g, opt_d, one_backward)
 
 
 # Two forms of a step that sum the same terms in another order (a joint D pass, one shared backward pass,
@@ -75,9 +93,9 @@ def test_clipping_keeps_every_critic_weight_in_range(digits28, update):
     real, _ = digits28
     for _ in range(3):
         if update == "alternating":
-            s.d_step(real, None)
+            s.d_step(Batch(real))
         else:
-            s.simultaneous_step(real, None)
+            s.simultaneous_step(Batch(real))
         assert max(p.abs().max().item() for p in s.D.parameters()) <= 0.01
         assert min(p.min().item() for p in s.D.parameters()) >= -0.01
 
@@ -89,7 +107,7 @@ def test_wgan_gp_step_adds_lambda_times_penalty(digits28):
         for p in s.D.parameters():
             p.zero_()
     real, _ = digits28
-    assert s.d_step(real, None).item() == pytest.approx(10.0)
+    assert s.d_step(Batch(real)).item() == pytest.approx(10.0)
 
 
 def test_acgan_d_loss_adds_cross_entropy_of_both_batches(digits28, float64):
@@ -98,7 +116,7 @@ def test_acgan_d_loss_adds_cross_entropy_of_both_batches(digits28, float64):
     real, y = digits28
     real = real.double()
     fake = s.G(torch.randn(32, 100), y.flip(0)).detach()
-    loss, _, _ = s._d_loss(real, y, fake, y.flip(0))
+    loss, _, _ = s.family._d_loss(real, y, fake, y.flip(0))
     r, r_cls = s.D(real)
     f, f_cls = s.D(fake)
     expected = (F.softplus(-r).mean() + F.softplus(f).mean()
@@ -108,10 +126,11 @@ def test_acgan_d_loss_adds_cross_entropy_of_both_batches(digits28, float64):
 
 
 def test_g_step_moves_only_the_generator(digits28):
-    s = stepper_for("mnist-gan", (1, 28, 28))
+    s = stepper_for("mnist-gan", (1, 28, 28), **{"train.batch_size": 16})  # G's update draws 16 latents
     d_before = [p.clone() for p in s.D.parameters()]
     g_before = [p.clone() for p in s.G.parameters()]
-    s.g_step(16)
+    real, _ = digits28
+    s.g_step(Batch(real[:16]))
     assert all(torch.equal(a, b) for a, b in zip(d_before, s.D.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(g_before, s.G.parameters()))
 
@@ -137,8 +156,8 @@ def real_batch(n=8):
 def test_joint_d_forward_is_used_only_without_batch_norm_and_matches_two_passes(float64):
     cfg, G, D, og, od = seed000()
     assert not has_batch_statistics(D) and has_batch_statistics(G)
-    joint = Stepper(G, D, og, od, cfg, torch.device("cpu"))
-    split = Stepper(G, D, og, od, resolve("mnist-dcgan", {"train.joint_d_forward": False}), torch.device("cpu"))
+    joint = stepper_of(cfg, G, D, og, od).family
+    split = stepper_of(resolve("mnist-dcgan", {"train.joint_d_forward": False}), G, D, og, od).family
     assert joint.joint_d and not split.joint_d
     real, fake = real_batch(), torch.tanh(torch.randn(8, *SHAPE))
     r1, _, f1, _ = joint._d_outputs(real, None, fake, None)
@@ -150,7 +169,7 @@ def test_joint_d_forward_is_used_only_without_batch_norm_and_matches_two_passes(
     # the Radford DCGAN's D has batch norm: one pass over cat(real, fake) would change its output
     radford = resolve("digits-dcgan")
     _, D_bn = build_models(radford.model, SHAPE)
-    assert not Stepper(G, D_bn, og, od, radford, torch.device("cpu")).joint_d
+    assert not stepper_of(radford, G, D_bn, og, od).family.joint_d
 
 
 def two_tape_reference(cfg, G, D, og, od, real):
@@ -175,14 +194,16 @@ def test_simultaneous_step_equals_the_two_tape_update(joint, one_backward, share
     cfg, G, D, og, od = seed000(**{"train.joint_d_forward": joint})
     ref = [copy.deepcopy(m) for m in (G, D)]
     ref_opts = [torch.optim.Adam(m.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7) for m in ref]
-    stepper = Stepper(G, D, og, od, cfg, torch.device("cpu"))
-    assert not stepper.one_backward  # plain modules; DDP-wrapped ones take the one-backward path
-    assert stepper.shared_d_backward  # seed 000's D: no batch norm, ganforge's own layers
-    stepper.one_backward, stepper.shared_d_backward = one_backward, shared
+    stepper = stepper_of(cfg, G, D, og, od)
+    family = stepper.family
+    assert not family.train_forms.one_backward  # plain modules; DDP-wrapped ones take the one-backward path
+    assert family.shared_d_backward  # seed 000's D: no batch norm, ganforge's own layers
+    family.bind(dataclasses.replace(family.train_forms, one_backward=one_backward))
+    family.shared_d_backward = shared
     for step in range(2):
         real = real_batch() * (0.5 + step / 4)
         torch.manual_seed(100 + step)
-        d, g = stepper.simultaneous_step(real, None)
+        d, g = stepper.simultaneous_step(Batch(real))
         torch.manual_seed(100 + step)
         d_ref, g_ref = two_tape_reference(cfg, *ref, *ref_opts, real)
         assert d.dtype == torch.float64
@@ -205,16 +226,16 @@ def test_one_backward_through_d_gives_both_losses_gradients(loss, forms, float64
     cfg, G, D, og, od = seed000(**over)
     twin = [copy.deepcopy(m) for m in (G, D)]
     twin_opts = [build_optimizer(m.parameters(), c) for m, c in zip(twin, (cfg.g_optim, cfg.d_optim))]
-    shared = Stepper(G, D, og, od, cfg, torch.device("cpu"))
-    calls = Stepper(*twin, *twin_opts, cfg, torch.device("cpu"))
-    calls.shared_d_backward = False
-    assert shared.shared_d_backward
+    shared = stepper_of(cfg, G, D, og, od)
+    calls = stepper_of(cfg, *twin, *twin_opts)
+    calls.family.shared_d_backward = False
+    assert shared.family.shared_d_backward
     real = real_batch()
     losses = []
     for stepper in (shared, calls):
         torch.manual_seed(7)  # the same latents and dropout masks
         with reference_forms() if forms == "torch.nn" else contextlib.nullcontext():
-            losses.append(stepper.simultaneous_step(real, None))
+            losses.append(stepper.simultaneous_step(Batch(real)))
     torch.testing.assert_close(losses[0], losses[1], atol=0, rtol=0)
     for mine, theirs in zip((G, D), twin):
         assert sum(p.grad.abs().sum() for p in mine.parameters()) > 0
@@ -225,21 +246,21 @@ def test_one_backward_through_d_gives_both_losses_gradients(loss, forms, float64
 def test_shared_backward_only_where_it_is_exact():
     cfg = resolve("mnist-dcgan")
     _, G, D, og, od = seed000()
-    assert Stepper(G, D, og, od, cfg, torch.device("cpu")).shared_d_backward
+    assert stepper_of(cfg, G, D, og, od).family.shared_d_backward
     _, D_sn = build_models(resolve("mnist-dcgan", {"model.spectral_norm": True}).model, SHAPE)
-    assert not Stepper(G, D_sn, og, od, cfg, torch.device("cpu")).shared_d_backward  # a parametrized weight
+    assert not stepper_of(cfg, G, D_sn, og, od).family.shared_d_backward  # a parametrized weight
     _, D_bn = build_models(resolve("digits-dcgan").model, SHAPE)
-    assert not Stepper(G, D_bn, og, od, cfg, torch.device("cpu")).shared_d_backward  # batch norm mixes samples
+    assert not stepper_of(cfg, G, D_bn, og, od).family.shared_d_backward  # batch norm mixes samples
     r1 = resolve("mnist-dcgan", {"loss.r1_weight": 1.0})
-    assert not Stepper(G, D, og, od, r1, torch.device("cpu")).shared_d_backward  # a penalty on D's input gradient
+    assert not stepper_of(r1, G, D, og, od).family.shared_d_backward  # a penalty on D's input gradient
 
 
 def test_g_step_leaves_d_without_gradients():
     cfg, G, D, og, od = seed000(**{"train.update": "alternating"})
-    stepper = Stepper(G, D, og, od, cfg, torch.device("cpu"))
-    stepper.d_step(real_batch(), None)
+    stepper = stepper_of(cfg, G, D, og, od)
+    stepper.d_step(Batch(real_batch()))
     od.zero_grad(set_to_none=True)
-    stepper.g_step(8)
+    stepper.g_step(Batch(real_batch()))  # G's update draws train.batch_size = 8 latents
     assert all(p.grad is None for p in D.parameters())
     assert all(p.grad is not None for p in G.parameters())
     assert all(p.requires_grad for p in D.parameters())
@@ -302,7 +323,7 @@ def test_compiled_models_take_the_simultaneous_step(tmp_path):
             "train.threads": 2}  # one thread is refused on AVX-512 CPUs (below)
     trainer = Trainer(resolve("mnist-dcgan", over), run_dir=tmp_path / "run")
     before = [p.detach().clone() for p in trainer.G.parameters()]
-    assert trainer.stepper.one_backward
+    assert trainer.family.train_forms.one_backward
     run = trainer.fit()
     assert trainer.step == 3
     records = [r for r in map(eval_json, (run / "metrics.jsonl").read_text().splitlines()) if "d_loss" in r]
@@ -319,7 +340,7 @@ def test_compile_on_one_thread_of_an_avx512_cpu_is_refused_not_a_crash(tmp_path)
             with pytest.raises(ConfigError, match="train.compile on one CPU thread crashes"):
                 Trainer(resolve("mnist-dcgan", over), run_dir=tmp_path / "run")
         else:
-            assert Trainer(resolve("mnist-dcgan", over), run_dir=tmp_path / "run").stepper.one_backward
+            assert Trainer(resolve("mnist-dcgan", over), run_dir=tmp_path / "run").family.train_forms.one_backward
     finally:
         torch.set_num_threads(threads)
 

@@ -4,22 +4,38 @@
     G, D = family.build()
 
 ``families/base.py`` is the seam the training loop calls; docs/architecture.md says how to add a family.
+The registry holds loaders (functions returning the class), so that config validation can check a
+family's name without importing torch; the classes and ``base``'s names load on first use.
 """
 
 from __future__ import annotations
 
-from ganforge.config import RunConfig
-from ganforge.families.base import Batch, DataSpec, Family, SampleInputs, TrainingForms
-from ganforge.families.gan import LatentGAN
+from typing import Callable
+
 from ganforge.registry import Registry
 
-FAMILIES: Registry[type[Family]] = Registry("family")
-FAMILIES.register("gan", "latent GANs: G(z[, y]) -> sample, D(x[, y]) -> logit (+ class logits for ACGAN)")(LatentGAN)
+FAMILIES: Registry[Callable[[], type]] = Registry("family")
 
 
-def build_family(cfg: RunConfig, spec: DataSpec) -> Family:
-    """The family named by ``cfg.family`` for data described by ``spec`` (networks not built yet)."""
-    return FAMILIES.get(cfg.family)(cfg, spec)
+@FAMILIES.register("gan", "latent GANs: G(z[, y]) -> sample, D(x[, y]) -> logit (+ class logits for ACGAN)")
+def _gan():
+    from ganforge.families.gan import LatentGAN
+
+    return LatentGAN
 
 
-__all__ = ["FAMILIES", "build_family", "Batch", "DataSpec", "Family", "SampleInputs", "TrainingForms"]
+def build_family(cfg, spec):
+    """The family named by ``cfg.family`` for data described by ``spec`` (a ``DataSpec``; networks not built yet)."""
+    return FAMILIES.get(cfg.family)()(cfg, spec)
+
+
+_BASE = ("Batch", "DataSpec", "Family", "Figure", "SampleInputs", "TrainingForms")
+__all__ = ["FAMILIES", "build_family", *_BASE]
+
+
+def __getattr__(name: str):
+    if name in _BASE:
+        from ganforge.families import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'ganforge.families' has no attribute '{name}'")
