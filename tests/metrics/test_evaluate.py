@@ -175,8 +175,6 @@ def test_eval_config_is_validated():
 def test_eval_run_histograms_of_a_conditional_run_score_d_with_labels(tmp_path, monkeypatch):
     """`eval RUN` on a projection cGAN draws D(x, y), class term included, as the in-training evaluator does."""
     from ganforge.data import normalize
-    from ganforge.metrics.evaluate import _load_D
-    from ganforge.rundir import latest_checkpoint
     from ganforge.viz import dhist
 
     cfg = resolve("mnist-cgan", {**TINY, "data.name": "digits", "data.image_size": 16, "train.steps": 3})
@@ -193,8 +191,7 @@ def test_eval_run_histograms_of_a_conditional_run_score_d_with_labels(tmp_path, 
     evaluate_run(run, num=num, metrics=["fid"], seed=seed, printer=lambda *_: None)
     (real_scores, fake_scores), = drawn
 
-    state = latest_checkpoint(run)
-    D = _load_D(state, cfg, "cpu")
+    D = load_generator(run).family.D  # the checkpoint's D, in eval mode
     labels = torch.arange(num) % 10
     fake = load_generator(run).sample(num, labels=labels.tolist(), seed=seed)
     real = load_dataset("digits", split="train", image_size=16, channels=1)

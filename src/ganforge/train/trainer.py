@@ -76,8 +76,8 @@ def check_compile_threads(device: torch.device) -> None:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` is bf16 where the hardware has it (1.6x faster than fp32 on an AVX512-BF16 CPU,
-    same FID: docs/benchmarks.md), fp32 elsewhere (emulated bf16 is slower than fp32)."""
+    """``auto`` is bf16 where the hardware has bf16 units (faster than fp32 there, same FID), fp32 elsewhere
+    (emulated bf16 is slower than fp32); docs/benchmarks.md measures both."""
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return precision
