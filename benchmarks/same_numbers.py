@@ -6,6 +6,10 @@ must be byte-identical. Bytes differ between CPUs with different kernels, so bot
 this machine, in this process's environment. Then the new code reads the old commit's run directories:
 sample (the same bytes), ``eval``, ``report`` and ``train --resume`` for 10 more steps.
 
+Each ``sample`` runs ``REPEATS`` times in fresh processes: on this machine the conditional presets'
+samples come out one of two ways from process to process (a few pixels one grey level apart; the old
+commit does the same), so each side is a set of outcomes, and the two sides must share one.
+
     python benchmarks/same_numbers.py OLD_COMMIT [NEW_COMMIT]     # NEW_COMMIT: default the working tree
 
 Prints a table; exits 1 if any preset differs or an old run fails to load.
@@ -26,6 +30,30 @@ ROOT = Path(__file__).resolve().parent.parent
 PRESETS = {"mnist-gan": "fashion-mnist", "mnist-dcgan": "fashion-mnist", "mnist-acgan": "fashion-mnist",
            "mnist-wgan-gp": "fashion-mnist", "mnist-cgan": "fashion-mnist", "fast-28": "fashion-mnist",
            "ring8-gan": None}
+REPEATS = 4
+
+
+def sample_set(src: Path, run: Path) -> tuple[set[bytes], str]:
+    """The distinct ``arr_0`` byte strings of REPEATS ``ganforge sample RUN --num 64 --seed 0`` processes."""
+    seen = set()
+    for i in range(REPEATS):
+        out = run / f"s{i}.npz"
+        r = ganforge(src, "sample", str(run), "--num", "64", "--seed", "0", "--out", str(out), "--force")
+        if r.returncode:
+            return set(), "sample failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+        with np.load(out) as f:
+            seen.add(f["arr_0"].tobytes())
+    return seen, ""
+
+
+def compare(a: set[bytes], b: set[bytes]) -> str:
+    """``identical`` when both sides drew one and the same outcome; with several outcomes, pass when an outcome
+    is shared (the rarer one may not turn up in REPEATS processes of one side) and say so."""
+    if a == b and len(a) == 1:
+        return "identical"
+    if a & b:
+        return f"identical (an outcome shared; {len(a)} and {len(b)} distinct in {REPEATS} processes each)"
+    return f"DIFFERENT ({len(a)} vs {len(b)} distinct outcomes, none shared)"
 
 
 def checkout(commit: str, into: Path) -> Path:
@@ -41,17 +69,13 @@ def ganforge(src: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ganforge", *args], env=env, capture_output=True, text=True)
 
 
-def train_and_sample(src: Path, preset: str, dataset: str | None, out: Path) -> tuple[np.ndarray | None, str]:
+def train_and_sample(src: Path, preset: str, dataset: str | None, out: Path) -> tuple[set[bytes], str]:
     data = ["--dataset", dataset] if dataset else []
     r = ganforge(src, "train", "--preset", preset, *data, "--steps", "40", "--seed", "3", "--out", str(out),
                  "train.progress=false")
     if r.returncode:
-        return None, "train failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
-    r = ganforge(src, "sample", str(out), "--num", "64", "--seed", "0", "--out", str(out / "s.npz"))
-    if r.returncode:
-        return None, "sample failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
-    with np.load(out / "s.npz") as f:
-        return f["arr_0"], ""
+        return set(), "train failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+    return sample_set(src, out)
 
 
 def main() -> int:
@@ -73,21 +97,13 @@ def main() -> int:
             dataset = PRESETS.get(preset, "fashion-mnist")
             a, err_a = train_and_sample(old_src, preset, dataset, tmp / f"old-{preset}")
             b, err_b = train_and_sample(new_src, preset, dataset, tmp / f"new-{preset}")
-            if a is None or b is None:
-                same = f"FAILED ({err_a or err_b})"
-            else:
-                same = "identical" if a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes() else \
-                    f"DIFFERENT (max |diff| {np.abs(a.astype(float) - b.astype(float)).max():g})"
+            same = compare(a, b) if a and b else f"FAILED ({err_a or err_b})"
             # the new code on the old run directory
             old_run = tmp / f"old-{preset}"
             cells = []
-            if a is not None:
-                r = ganforge(new_src, "sample", str(old_run), "--num", "64", "--seed", "0", "--out", str(old_run / "s2.npz"))
-                if r.returncode:
-                    cells.append("FAILED")
-                else:
-                    with np.load(old_run / "s2.npz") as f:
-                        cells.append("identical" if f["arr_0"].tobytes() == a.tobytes() else "DIFFERENT")
+            if a:
+                again, err = sample_set(new_src, old_run)
+                cells.append(compare(a, again) if again else f"FAILED ({err})")
                 r = ganforge(new_src, "eval", str(old_run), "--num", "200", "--json")
                 cells.append("ok" if r.returncode == 0 else "FAILED: " + r.stderr.strip()[-120:])
                 r = ganforge(new_src, "report", str(old_run))
@@ -96,7 +112,7 @@ def main() -> int:
                 cells.append("ok" if r.returncode == 0 else "FAILED: " + r.stderr.strip()[-120:])
             else:
                 cells = ["-"] * 4
-            failed |= same != "identical" or any(c not in ("ok", "identical") for c in cells)
+            failed |= not same.startswith("identical") or any(not c.startswith(("ok", "identical")) for c in cells)
             print(f"| {preset} | {same} | " + " | ".join(cells) + " |", flush=True)
     return 1 if failed else 0
 
