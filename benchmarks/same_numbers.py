@@ -2,7 +2,8 @@
 
 For each preset: ``ganforge train --preset P --dataset fashion-mnist --steps 40 --seed 3`` (ring8-gan on
 its own data), then ``ganforge sample RUN --num 64 --seed 0 --out s.npz``; the two commits' ``arr_0``
-must be byte-identical. Bytes differ between CPUs with different kernels, so both commits run here, on
+must be byte-identical (a renamed preset trains under its old name at the old commit; a preset the old
+commit lacks is listed and skipped). Bytes differ between CPUs with different kernels, so both commits run here, on
 this machine, in this process's environment. Then the new code reads the old commit's run directories:
 sample (the same bytes), ``eval``, ``report`` and ``train --resume`` for 10 more steps.
 
@@ -24,8 +25,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = {"mnist-gan": "fashion-mnist", "mnist-dcgan": "fashion-mnist", "mnist-acgan": "fashion-mnist",
-           "mnist-wgan-gp": "fashion-mnist", "mnist-cgan": "fashion-mnist", "fast-28": "fashion-mnist",
-           "ring8-gan": None}
+           "mnist-wgan-gp": "fashion-mnist", "mnist-projgan": "fashion-mnist", "mnist-cgan-mlp": "fashion-mnist",
+           "mnist-cgan-conv": "fashion-mnist", "fast-28": "fashion-mnist", "ring8-gan": None}
+OLD_NAMES = {"mnist-projgan": "mnist-cgan"}  # renamed presets: new name -> the name older commits know
+
+
+def name_at(src: Path, preset: str) -> str | None:
+    """The name the tree ``src`` knows ``preset`` by (its old name before a rename), or None if it has none."""
+    for name in (preset, OLD_NAMES.get(preset)):
+        if name and (src / "ganforge" / "presets" / f"{name}.yaml").is_file():
+            return name
+    return None
 
 
 def checkout(commit: str, into: Path) -> Path:
@@ -71,7 +81,11 @@ def main() -> int:
         print("|---|---|---|---|---|---|")
         for preset in args.presets.split(","):
             dataset = PRESETS.get(preset, "fashion-mnist")
-            a, err_a = train_and_sample(old_src, preset, dataset, tmp / f"old-{preset}")
+            old_name = name_at(old_src, preset)
+            if old_name is None:  # a preset newer than OLD: nothing to compare
+                print(f"| {preset} | not in {args.old} | - | - | - | - |", flush=True)
+                continue
+            a, err_a = train_and_sample(old_src, old_name, dataset, tmp / f"old-{preset}")
             b, err_b = train_and_sample(new_src, preset, dataset, tmp / f"new-{preset}")
             if a is None or b is None:
                 same = f"FAILED ({err_a or err_b})"
