@@ -28,9 +28,18 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = {"mnist-gan": "fashion-mnist", "mnist-dcgan": "fashion-mnist", "mnist-acgan": "fashion-mnist",
-           "mnist-wgan-gp": "fashion-mnist", "mnist-cgan": "fashion-mnist", "fast-28": "fashion-mnist",
-           "ring8-gan": None}
+           "mnist-wgan-gp": "fashion-mnist", "mnist-projgan": "fashion-mnist", "mnist-cgan-mlp": "fashion-mnist",
+           "mnist-cgan-conv": "fashion-mnist", "fast-28": "fashion-mnist", "ring8-gan": None}
+OLD_NAMES = {"mnist-projgan": "mnist-cgan"}  # renamed presets: new name -> the name older commits know
 REPEATS = 4
+
+
+def name_at(src: Path, preset: str) -> str | None:
+    """The name the tree ``src`` knows ``preset`` by (its old name before a rename), or None if it has none."""
+    for name in (preset, OLD_NAMES.get(preset)):
+        if name and (src / "ganforge" / "presets" / f"{name}.yaml").is_file():
+            return name
+    return None
 
 
 def sample_set(src: Path, run: Path) -> tuple[set[bytes], str]:
@@ -95,7 +104,11 @@ def main() -> int:
         print("|---|---|---|---|---|---|")
         for preset in args.presets.split(","):
             dataset = PRESETS.get(preset, "fashion-mnist")
-            a, err_a = train_and_sample(old_src, preset, dataset, tmp / f"old-{preset}")
+            old_name = name_at(old_src, preset)
+            if old_name is None:  # a preset newer than OLD: nothing to compare
+                print(f"| {preset} | not in {args.old} | - | - | - | - |", flush=True)
+                continue
+            a, err_a = train_and_sample(old_src, old_name, dataset, tmp / f"old-{preset}")
             b, err_b = train_and_sample(new_src, preset, dataset, tmp / f"new-{preset}")
             same = compare(a, b) if a and b else f"FAILED ({err_a or err_b})"
             # the new code on the old run directory

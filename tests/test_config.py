@@ -1,6 +1,6 @@
 import pytest
 
-from ganforge.config import RunConfig, from_dict, list_presets, preset_names, resolve
+from ganforge.config import RunConfig, from_dict, from_saved, list_presets, preset_names, resolve
 from ganforge.errors import ConfigError
 
 
@@ -41,6 +41,22 @@ def test_unknown_key_names_the_closest():
 def test_unknown_preset_names_the_closest():
     with pytest.raises(ConfigError, match="unknown preset 'mnist-dcgn'.*mnist-dcgan"):
         resolve("mnist-dcgn")
+
+
+def test_a_renamed_preset_is_a_one_line_error_naming_the_new_name():
+    with pytest.raises(ConfigError) as err:
+        resolve("mnist-cgan")
+    assert str(err.value) == ("preset 'mnist-cgan' is now 'mnist-projgan' (Miyato & Koyama's projection cGAN); "
+                              "Mirza & Osindero's concatenation cGAN is 'mnist-cgan-mlp' or 'mnist-cgan-conv'")
+    assert "mnist-cgan" not in preset_names()
+
+
+def test_a_saved_config_under_a_renamed_preset_still_loads():
+    """A run's ``preset`` field is a label: from_saved never looks it up."""
+    stored = resolve("mnist-projgan").to_dict()
+    stored["preset"] = "mnist-cgan"                         # what runs made before the rename say
+    cfg = from_saved(stored)
+    assert cfg.preset == "mnist-cgan" and cfg.model.arch == "dcgan-proj" and cfg.to_dict() == stored
 
 
 @pytest.mark.parametrize("override, message", [

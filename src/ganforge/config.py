@@ -45,6 +45,7 @@ class ModelConfig:
     d_dropout: float = 0.0          # dropout after D's hidden layers
     spectral_norm: bool = False     # spectral normalisation on D's weight layers
     conditional: bool = False       # condition G (and D) on class labels
+    labels_after_conv1: bool = False  # cgan-conv: D also gets the label maps beside its first conv layer's output
     padding: str = "tf"             # 'same' padding of the Keras-derived archs (dcgan-tf, dcgan-keras, dcgan-cifar):
                                     # tf (TensorFlow's, odd pixel after) | symmetric (PyTorch's, runs made before 0.2)
 
@@ -239,8 +240,18 @@ def preset_names() -> list[str]:
     return sorted(_preset_files())
 
 
+# Presets renamed since a release: the old name is a one-line error naming the new one. A stored run's
+# ``preset`` field is only a label (from_saved never looks it up), so old runs still load.
+RENAMED_PRESETS = {
+    "mnist-cgan": "preset 'mnist-cgan' is now 'mnist-projgan' (Miyato & Koyama's projection cGAN); "
+                  "Mirza & Osindero's concatenation cGAN is 'mnist-cgan-mlp' or 'mnist-cgan-conv'",
+}
+
+
 def preset_dict(name: str) -> dict[str, Any]:
     files = _preset_files()
+    if name in RENAMED_PRESETS and name not in files:
+        raise ConfigError(RENAMED_PRESETS[name])
     if name not in files:
         raise ConfigError(f"unknown preset '{name}'{did_you_mean(name, files)}; `ganforge presets` lists them")
     values = yaml.safe_load(files[name].read_text()) or {}
@@ -383,6 +394,8 @@ def validate_new_run(cfg: RunConfig) -> None:
     """Settings that would be silently ignored or would train something other than asked: refused for new
     configs (presets and overrides); a stored run's config is still read, sampled and evaluated as it was."""
     loss = cfg.loss
+    if cfg.model.labels_after_conv1 and cfg.model.arch != "cgan-conv":
+        raise ConfigError(f"model.labels_after_conv1 applies to model.arch=cgan-conv only, got '{cfg.model.arch}'; drop it")
     if loss.clip is not None and loss.clip <= 0:
         raise ConfigError(f"loss.clip must be positive (e.g. 0.01), got {loss.clip}")
     if loss.label_smoothing > 0 and loss.name in UNSMOOTHABLE_LOSSES:

@@ -177,7 +177,7 @@ def test_eval_run_histograms_of_a_conditional_run_score_d_with_labels(tmp_path, 
     from ganforge.data import normalize
     from ganforge.viz import dhist
 
-    cfg = resolve("mnist-cgan", {**TINY, "data.name": "digits", "data.image_size": 16, "train.steps": 3})
+    cfg = resolve("mnist-projgan", {**TINY, "data.name": "digits", "data.image_size": 16, "train.steps": 3})
     run = Trainer(cfg, run_dir=tmp_path / "run").fit()
     drawn = []
     real_save = dhist.save_d_histograms

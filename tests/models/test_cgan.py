@@ -40,7 +40,7 @@ def test_conditional_batchnorm_uses_per_class_scale_and_shift():
 
 def test_preset_builds_with_spectral_norm_and_follows_labels():
     torch.manual_seed(0)
-    cfg = resolve("mnist-cgan").model
+    cfg = resolve("mnist-projgan").model
     G, D = build_models(cfg, (1, 28, 28), 10)
     assert any(hasattr(m, "parametrizations") for m in D.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())  # SN replaces BN in D

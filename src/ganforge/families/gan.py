@@ -1,7 +1,8 @@
 """The latent GAN family: G maps a latent z (and a class y, when conditional) to a sample, D scores samples.
 
-Every preset so far is this family: the MLP GAN, DCGANs, LSGAN, WGAN(-GP), the projection cGAN
-(D(x, y)) and ACGAN (D's auxiliary class head, ``loss.aux_weight``). Its losses are an objective
+Every preset so far is this family: the MLP GAN, DCGANs, LSGAN, WGAN(-GP), Mirza & Osindero's cGAN
+(the one-hot label concatenated to G's and D's inputs), the projection cGAN (D(x, y)) and ACGAN (D's
+auxiliary class head, ``loss.aux_weight``). Its losses are an objective
 of ``ganforge.losses`` on D's logits, plus the auxiliary classifier's cross-entropy, WGAN-GP's
 gradient penalty and R1 where configured.
 """

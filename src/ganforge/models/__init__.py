@@ -9,6 +9,8 @@ from ganforge.errors import ConfigError
 from ganforge.models.acgan import ACGANDiscriminator, ACGANGenerator
 from ganforge.models.base import Discriminator, Generator
 from ganforge.models.cgan import ProjDiscriminator, ProjGenerator
+from ganforge.models.cgan_concat import (ConcatConvDiscriminator, ConcatConvGenerator, ConcatMLPDiscriminator,
+                                         ConcatMLPGenerator)
 from ganforge.models.dcgan import (Conv5x5BNDiscriminator, Conv5x5BNDropoutDiscriminator, Conv5x5DropoutDiscriminator,
                                    ConvT5x5Generator, ConvT5x5ReluBNGenerator, ConvT5x5Then7x7Generator, DCGANDiscriminator,
                                    DCGANGenerator)
@@ -118,6 +120,24 @@ def build_dcgan_proj(cfg: ModelConfig, shape: tuple, num_classes: int):
     _conditional(cfg, num_classes, "dcgan-proj")
     return (ProjGenerator(cfg.z_dim, shape, num_classes, cfg.width),
             ProjDiscriminator(shape, num_classes, cfg.width, cfg.leaky_slope, cfg.spectral_norm))
+
+
+@ARCHS.register("cgan-mlp", "Mirza & Osindero 2014 cGAN, MLP form: one-hot label concatenated to z in G and to the "
+                            "flattened image in D (hidden widths model.g_hidden, model.d_hidden)")
+def build_cgan_mlp(cfg: ModelConfig, shape: tuple, num_classes: int):
+    _conditional(cfg, num_classes, "cgan-mlp")
+    return (ConcatMLPGenerator(cfg.z_dim, shape, num_classes, cfg.g_hidden, cfg.leaky_slope),
+            ConcatMLPDiscriminator(shape, num_classes, cfg.d_hidden, cfg.leaky_slope, cfg.d_dropout, cfg.spectral_norm))
+
+
+@ARCHS.register("cgan-conv", "Mirza & Osindero 2014 cGAN, convolutional form: Radford DCGAN, one-hot label concatenated "
+                             "to z in G and as constant feature maps to D's image (model.labels_after_conv1: again after conv 1)")
+def build_cgan_conv(cfg: ModelConfig, shape: tuple, num_classes: int):
+    _require_image(cfg, shape, "cgan-conv")
+    _conditional(cfg, num_classes, "cgan-conv")
+    return (ConcatConvGenerator(cfg.z_dim, shape, num_classes, cfg.width),
+            ConcatConvDiscriminator(shape, num_classes, cfg.width, cfg.leaky_slope, cfg.spectral_norm,
+                                    cfg.labels_after_conv1))
 
 
 def build_models(cfg: ModelConfig, shape: tuple, num_classes: int = 0) -> tuple[Generator, Discriminator]:
