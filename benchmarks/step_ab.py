@@ -34,7 +34,7 @@ def trainer_for(preset: str, dataset: str, overrides: list[str], run_dir: Path):
 def take_step(trainer, steps) -> None:
     """The trainer's own step code on the next (step number, index batches) of its first epoch."""
     step, chunk = next(steps)
-    trainer.stepper.step(step, [trainer.batch(idx) for idx in chunk])
+    trainer.train_step(chunk, step)
 
 
 def main() -> None:

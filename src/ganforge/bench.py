@@ -109,7 +109,7 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
         # -- training: the trainer's own steps; images counted on every rank (the whole job's rate) --
         def train_once() -> int:
             step, chunk = next(chunks)
-            trainer.stepper.step(step, [trainer.batch(idx) for idx in chunk])
+            trainer.train_step(chunk, step)
             return sum(len(idx) for idx in chunk) * trainer.world_size
 
         for _ in range(warmup):

@@ -55,10 +55,6 @@ class Schedule:
         return ([Update("D", i) for i in d_batches[:before_g]] + [Update("G", g_batch)]
                 + [Update("D", i) for i in d_batches[before_g:]])
 
-    def images_per_step(self, batch_size: int, step: int = 0) -> int:
-        """Real images one step reads (each rank)."""
-        return batch_size * self.batches_for(step)
-
     def steps_in(self, batches: list[torch.Tensor], start_step: int, start_batch: int = 0):
         """(step, that step's batches) through an epoch's ``batches`` from ``start_batch``, while a whole step fits."""
         step, i = start_step, start_batch

@@ -249,10 +249,10 @@ class Trainer:
             real = real.contiguous(memory_format=torch.channels_last)
         return Batch(real, self.y[idx] if self.y is not None else None)
 
-    def train_step(self, chunk: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Step ``self.step`` on the index batches in ``chunk`` (``schedule.batches_for(step)`` of them):
-        (d_loss, g_loss). The schedule (train/schedule.py) says which updates it takes, in which order."""
-        return self.stepper.step(self.step, [self.batch(idx) for idx in chunk])
+    def train_step(self, chunk: list[torch.Tensor], step: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step ``step`` (default ``self.step``) on the index batches in ``chunk`` (``schedule.batches_for(step)``
+        of them): (d_loss, g_loss). The schedule (train/schedule.py) says which updates it takes, in which order."""
+        return self.stepper.step(self.step if step is None else step, [self.batch(idx) for idx in chunk])
 
     def _agree_on_stopping(self) -> None:
         """Read the clock and the stop signal once per step, the same on every rank.
