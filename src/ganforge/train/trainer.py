@@ -288,6 +288,8 @@ class Trainer:
         if self.is_main:
             save_image_grid(self.sample_fixed(), self.run.sample_grid(epoch_label),
                             nrow=self.family.grid_columns(self.family.fixed), reference=self.modes)
+            for fig in self.family.epoch_figures(self.sampling_G(), self.device):
+                save_image_grid(fig.images, self.run.sample_grid(epoch_label, fig.key), nrow=fig.columns)
 
     def _evaluate(self) -> None:
         """Score samples (train.eval_every), log them, and keep the best-FID checkpoint as best.pt."""
