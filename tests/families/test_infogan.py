@@ -17,7 +17,7 @@ from ganforge.losses import categorical_info_loss, gaussian_info_loss
 from ganforge.metrics.codes import code_accuracy
 from ganforge.metrics.evaluate import evaluate_run
 from ganforge.metrics.features import classifier_for
-from ganforge.rundir import latest_checkpoint, list_checkpoints
+from ganforge.rundir import RunDir, latest_checkpoint, list_checkpoints
 from ganforge.sampler import load_generator
 from ganforge.train import Trainer
 
@@ -214,7 +214,10 @@ def test_cli_code_errors_are_one_line(tmp_path):
 
 
 def test_eval_reports_code_acc_from_the_reference_classifier(tmp_path):
-    run = Trainer(resolve("mnist-infogan", {**TINY, "train.steps": 14}), tmp_path / "run").fit()
+    run = Trainer(resolve("mnist-infogan", {**TINY, "train.steps": 14, "train.eval_every": 1, "train.eval_num": 100}),
+                  tmp_path / "run").fit()
+    during = [r for r in RunDir(run).records() if r.get("event") == "eval"]      # evaluation during training too
+    assert len(during) == 1 and 0.1 <= during[0]["code_acc"] <= 1 and len(during[0]["code_classes"]) == 10
     result = evaluate_run(run, num=200, metrics=["code_acc", "class_acc"], histograms=False, printer=lambda *a: None)
     # recomputed by hand: samples per code value in turn, classified, matched one-to-one
     sampler = load_generator(run)

@@ -325,18 +325,20 @@ class TrainingEvaluator:
         every = self.cfg.train.eval_every
         return bool(every) and epoch % every == 0
 
-    def __call__(self, samples, D, run: RunDir, step: int, epoch: int) -> dict:
-        """``samples(n)`` -> (images in [-1, 1], their intended classes or None); returns the logged record."""
+    def __call__(self, samples, D, run: RunDir, step: int, epoch: int, codes=None) -> dict:
+        """``samples(n)`` -> (images in [-1, 1], their intended classes or None); ``codes(n)`` -> the categorical
+        latent code of each of those samples or None (``Family.eval_codes``); returns the logged record."""
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            return self._evaluate(samples, D, run, step, epoch)
+            return self._evaluate(samples, D, run, step, epoch, codes)
 
-    def _evaluate(self, samples, D, run: RunDir, step: int, epoch: int) -> dict:
+    def _evaluate(self, samples, D, run: RunDir, step: int, epoch: int, codes=None) -> dict:
         from ganforge.viz.dhist import discriminator_scores, save_d_histograms
         from ganforge.viz.plots import plot_metric_curve
 
         cfg, d = self.cfg, self.cfg.data
         x, y = samples(cfg.train.eval_num)
+        c = codes(cfg.train.eval_num) if codes is not None else None
         if x.dim() == 2:
             result = score_points(x, d.name, seed=0, kid_subsets=TRAIN_KID_SUBSETS)
         else:
@@ -344,7 +346,8 @@ class TrainingEvaluator:
                 self.net = classifier_for(d.name, d.data_dir, d.image_size, d.channels)
             result = score_samples(to_uint8(x), d.name, None if y is None else y.numpy(), net=self.net,
                                    data_dir=d.data_dir, image_size=d.image_size, channels=d.channels,
-                                   device=self.device, kid_subsets=TRAIN_KID_SUBSETS, log=print)
+                                   device=self.device, kid_subsets=TRAIN_KID_SUBSETS,
+                                   codes=None if c is None else c.numpy(), log=print)
         # D on real vs generated (the D-probability histograms); D's mode is restored afterwards
         was = D.training
         n = min(1000, len(x))
@@ -360,6 +363,6 @@ class TrainingEvaluator:
         run.log([{k: v for k, v in record.items() if k != "best"}])
         plot_metric_curve(run.records(), run.metric_curve)
         shown = "  ".join(f"{k} {result[k]:.4g}" for k in ("fid", "kid", "is", "precision", "recall", "class_acc",
-                                                            "modes_covered", "high_quality") if k in result)
+                                                            "code_acc", "modes_covered", "high_quality") if k in result)
         print(f"eval at epoch {epoch}: {shown}" + ("  (best so far)" if record.get("best") else ""), flush=True)
         return record

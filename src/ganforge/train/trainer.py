@@ -295,7 +295,7 @@ class Trainer:
         """Score samples (train.eval_every), log them, and keep the best-FID checkpoint as best.pt."""
         seed = self.cfg.train.seed + 777  # its own draws: a run with evaluation trains exactly like one without
         record = self.evaluator(lambda n: self.family.eval_samples(self.sampling_G(), n, seed, self.device),
-                                self.D, self.run, self.step, self.epoch)
+                                self.D, self.run, self.step, self.epoch, codes=self.family.eval_codes)
         if record.get("best"):
             state = self.state_dict()
             state["best"] = {"fid": record["fid"], "step": self.step, "epoch": self.epoch}
