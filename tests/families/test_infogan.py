@@ -75,6 +75,33 @@ def test_code_vector_is_one_hot_then_continuous():
     assert torch.equal(v, expected)
 
 
+def test_d_loss_is_the_gan_loss_plus_the_codes_term_on_the_fakes_and_split_yields_its_two_parts():
+    from ganforge.families import Batch, TrainingForms
+    from ganforge.models.base import split_logits
+
+    fam = family()
+    fam.build()
+    fam.bind(TrainingForms(fam.G, fam.D))
+    real = Batch(torch.rand(16, 1, 8, 8) * 2 - 1)
+    torch.manual_seed(3)
+    (joint,) = list(fam.d_losses(real))
+    torch.manual_seed(3)
+    real_term, fake_term = list(fam.d_losses(real, split=True))             # no update between: same D
+    assert torch.equal(joint, real_term + fake_term)
+    # by hand: the same latents (drawn first, from the same seed), D's logits and Q's outputs
+    torch.manual_seed(3)
+    codes = fam.latent(16)
+    with torch.no_grad():
+        fake = fam.G(codes["z"], fam.code_vector(codes["cat"], codes["cont"]))
+    r, _ = fam.D(real.x)
+    f, q = fam.D(fake)
+    by_hand = (torch.nn.functional.softplus(-r).mean() + torch.nn.functional.softplus(f).mean()
+               + torch.nn.functional.cross_entropy(q[:, :10], codes["cat"][:, 0])
+               + 0.5 * (codes["cont"] - q[:, 10:]).pow(2).sum(1).mean())
+    assert torch.allclose(joint, by_hand, rtol=0, atol=1e-6)
+    assert split_logits(fam.D(real.x))[1].shape == (16, 12)
+
+
 # -- sampling the codes ---------------------------------------------------------------------------
 
 def test_code_sampling_ranges():
