@@ -240,6 +240,18 @@ def test_cli_code_errors_are_one_line(tmp_path):
         assert not (tmp_path / f"s{i}.npz").exists()
 
 
+    # --interpolate walks through z with every code fixed: the given ones, the others at 0
+    from ganforge.interpolate import interpolate, interpolation_latents
+
+    sampler = load_generator(run)
+    walk = interpolate(sampler, [0, 1], steps=2, codes={"cat": 3, "c2": -0.5})
+    z = interpolation_latents([0, 1], 2, sampler.z_dim, sampler.noise)[0]
+    inputs = {"z": z, "cat": torch.full((3, 1), 3), "cont": torch.tensor([[0.0, -0.5]] * 3)}
+    assert torch.equal(walk[0], sampler.family.generate(sampler.G, inputs))
+    result = run_cli("sample", run, "--interpolate", "2", "--code", "cat=3", "--out", tmp_path / "walk.png")
+    assert result.returncode == 0 and (tmp_path / "walk.png").is_file(), result.stderr
+
+
 def test_eval_reports_code_acc_from_the_reference_classifier(tmp_path):
     run = Trainer(resolve("mnist-infogan", {**TINY, "train.steps": 14, "train.eval_every": 1, "train.eval_num": 100}),
                   tmp_path / "run").fit()
