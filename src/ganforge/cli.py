@@ -73,9 +73,27 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def parse_codes(items: list[str] | None) -> dict[str, float]:
+    """``--code NAME=VALUE`` arguments as ``{name: value}``; a one-line error for a malformed one."""
+    from ganforge.errors import ConfigError
+
+    codes: dict[str, float] = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if not sep or not name.strip() or value is None:
+            raise ConfigError(f"--code takes NAME=VALUE, e.g. --code cat=3 or --code c1=0.5; got '{item}'")
+        codes[name.strip()] = value
+    return codes
+
+
 def cmd_sample(args) -> int:
     from ganforge.errors import ConfigError
 
+    args.codes = parse_codes(args.code)  # before anything loads: a malformed --code fails fast
     if args.interpolate is not None:
         return _sample_interpolation(args)
     if args.num < 1:
@@ -98,7 +116,7 @@ def cmd_sample(args) -> int:
         labels = args.class_ if args.class_ is not None else [i % G.num_classes for i in range(args.num)]
     else:
         labels = args.class_
-    x = G.sample(args.num, labels=labels, seed=args.seed)
+    x = G.sample(args.num, labels=labels, seed=args.seed, codes=args.codes)
     y = None
     if G.num_classes:
         y = np.full(args.num, labels) if isinstance(labels, int) else np.asarray(labels)
@@ -149,7 +167,7 @@ def _sample_interpolation(args) -> int:
     if args.class_ is not None and G.num_classes and not 0 <= args.class_ < G.num_classes:
         raise ConfigError(f"class {args.class_} is out of range: this model has classes 0-{G.num_classes - 1}")
     seeds = list(range(args.seed, args.seed + args.interpolate))
-    images = interpolate(G, seeds, steps=args.steps, label=args.class_)
+    images = interpolate(G, seeds, steps=args.steps, label=args.class_, codes=args.codes)
     save_interpolation(images, out)
     what = f", class {args.class_ or 0}" if G.num_classes else ""
     print(f"wrote an interpolation through seeds {seeds[0]}-{seeds[-1]} ({args.steps} steps each{what}) to {out}")
@@ -180,6 +198,7 @@ _ROWS = [
     ("precision", "precision", "share of samples inside the real images' k=3 manifold"),
     ("recall", "recall", "share of real images inside the samples' k=3 manifold"),
     ("class_acc", "class accuracy", "samples the classifier puts in their intended class"),
+    ("code_acc", "code accuracy", "samples whose class is their categorical code's, codes matched one-to-one to classes"),
     ("modes_covered", "modes covered", "mixture modes with enough high-quality samples"),
     ("high_quality", "high quality", "share of samples within 3 std of a mode centre"),
     ("kl_modes", "KL(modes || uniform)", "0 when high-quality samples spread evenly over the modes"),
@@ -208,6 +227,8 @@ def format_scores(r: dict) -> str:
             text = f"{v:.4f} +- {r['is_std']:.4f}"
         elif key == "modes_covered":
             text = f"{v} / {r.get('modes')}"
+        elif key == "code_acc" and r.get("code_classes"):
+            text = f"{v:.4f} (classes {' '.join('-' if k is None else str(k) for k in r['code_classes'])})"
         else:
             text = f"{v:.4f}"
         lines.append(f"  {name:<21} {text:<28} {what}")
@@ -319,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num", type=int, default=64, help="number of samples")
     s.add_argument("--out", required=True, help="FILE.npz (arr_0 uint8 NHWC, arr_1 labels) or a folder for PNGs")
     s.add_argument("--class", dest="class_", type=int, help="draw only this class (conditional models)")
+    s.add_argument("--code", action="append", metavar="NAME=VALUE",
+                   help="fix a latent code of an InfoGAN model, e.g. --code cat=3 --code c1=0.5 (repeatable)")
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--force", action="store_true", help="replace existing output")
@@ -340,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="data set the samples imitate (required with --samples)")
     e.add_argument("--data-dir", help="folder holding the data set's files")
     e.add_argument("--num", type=int, default=10_000, help="samples to draw from the run (default 10000)")
-    e.add_argument("--metrics", help="comma-separated subset of fid,kid,is,pr,class_acc (default all)")
+    e.add_argument("--metrics", help="comma-separated subset of fid,kid,is,pr,class_acc,code_acc (default all)")
     e.add_argument("--features", choices=["reference", "inception"], default="reference",
                    help="feature network: ganforge's reference classifier (default) or Inception-v3")
     e.add_argument("--inception-weights", metavar="PATH", help="the TorchScript inception-2015-12-05.pt file "

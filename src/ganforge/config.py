@@ -69,6 +69,17 @@ class LossConfig:
 
 
 @dataclass
+class InfoConfig:
+    """InfoGAN's latent codes beside z (family infogan; Chen et al. 2016). Defaults: the paper's MNIST codes."""
+
+    categorical: list[int] = field(default_factory=lambda: [10])  # values of each categorical code (one-hot into G)
+    continuous: int = 2             # continuous codes ~ U(-1, 1)
+    lambda_cat: float = 1.0         # weight of the categorical codes' cross-entropy (the paper: 1)
+    lambda_cont: float = 1.0        # weight of the continuous codes' unit-variance Gaussian -log Q(c|x), i.e.
+                                    # 0.5 (c - mu)^2 (the released code: 1 with the variance fixed at 1)
+
+
+@dataclass
 class OptimConfig:
     name: str = "adam"              # adam | rmsprop | sgd, see ganforge.train.optim.OPTIMIZERS
     lr: float = 2e-4
@@ -124,6 +135,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    info: InfoConfig = field(default_factory=InfoConfig)
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -371,6 +383,7 @@ def validate(cfg: RunConfig) -> None:
     from ganforge.families import FAMILIES  # here: the families import this module
 
     FAMILIES.get(cfg.family)  # one-line error naming the valid ones
+    _validate_info(cfg)
     if t.precision == "fp16" and t.device == "cpu":
         raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 (or auto) on CPU")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
@@ -390,12 +403,52 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"model.d_dropout must be in [0, 1), got {cfg.model.d_dropout}")
 
 
+# InfoGAN's D loss is an objective plus the codes' term; the objectives below need nothing more from D.
+INFOGAN_LOSSES = ("ns", "minimax", "lsgan", "hinge")
+
+
+def _validate_info(cfg: RunConfig) -> None:
+    """InfoGAN's codes (``info.*``) and what family infogan can train; the networks of ``model.arch=infogan``
+    (a Q head on D's body) belong to that family alone."""
+    info, infogan = cfg.info, cfg.family == "infogan"
+    if cfg.model.arch == "infogan" and not infogan:
+        raise ConfigError("model.arch=infogan has a Q head for InfoGAN's latent codes; set family=infogan")
+    if not infogan:
+        return
+    if cfg.model.arch != "infogan":
+        raise ConfigError(f"family infogan trains model.arch=infogan (D with a Q head), got '{cfg.model.arch}'")
+    if cfg.model.conditional:
+        raise ConfigError("family infogan is unsupervised: its categorical code takes the place of labels; "
+                          "set model.conditional=false")
+    for i, k in enumerate(info.categorical):
+        if k < 2:
+            raise ConfigError(f"info.categorical[{i}] must have at least 2 values, got {k}")
+    if info.continuous < 0:
+        raise ConfigError(f"info.continuous must be 0 or more codes, got {info.continuous}")
+    if not info.categorical and not info.continuous:
+        raise ConfigError("family infogan needs at least one latent code: set info.categorical (e.g. [10]) "
+                          "or info.continuous (e.g. 2)")
+    for key in ("lambda_cat", "lambda_cont"):
+        if getattr(info, key) < 0:
+            raise ConfigError(f"info.{key} must be 0 or more, got {getattr(info, key)}")
+    if cfg.loss.name not in INFOGAN_LOSSES:
+        raise ConfigError(f"family infogan trains with loss.name one of {', '.join(INFOGAN_LOSSES)}, got "
+                          f"'{cfg.loss.name}' (its penalty or weight clipping is not wired for D's Q head)")
+    if cfg.loss.r1_weight > 0 or cfg.loss.clip is not None:
+        raise ConfigError("family infogan has no R1 penalty or weight clipping; set loss.r1_weight=0 and loss.clip=null")
+    if cfg.train.update != "alternating":
+        raise ConfigError("family infogan has no simultaneous update; use train.update=alternating")
+
+
 def validate_new_run(cfg: RunConfig) -> None:
     """Settings that would be silently ignored or would train something other than asked: refused for new
     configs (presets and overrides); a stored run's config is still read, sampled and evaluated as it was."""
     loss = cfg.loss
     if cfg.model.labels_after_conv1 and cfg.model.arch != "cgan-conv":
         raise ConfigError(f"model.labels_after_conv1 applies to model.arch=cgan-conv only, got '{cfg.model.arch}'; drop it")
+    if cfg.family != "infogan" and cfg.info != InfoConfig():
+        raise ConfigError(f"info.* sets InfoGAN's latent codes; family '{cfg.family}' has none (set family=infogan "
+                          "or drop the info.* settings)")
     if loss.clip is not None and loss.clip <= 0:
         raise ConfigError(f"loss.clip must be positive (e.g. 0.01), got {loss.clip}")
     if loss.label_smoothing > 0 and loss.name in UNSMOOTHABLE_LOSSES:

@@ -54,8 +54,10 @@ def interpolation_latents(seeds: list[int], steps: int, z_dim: int, noise: str) 
 
 
 @torch.no_grad()
-def interpolate(sampler, seeds: list[int], steps: int = 8, label: int | None = None) -> torch.Tensor:
-    """Images along the path, (K-1, steps+1, C, H, W) in [-1, 1]; ``label`` fixes the class of a conditional model."""
+def interpolate(sampler, seeds: list[int], steps: int = 8, label: int | None = None,
+                codes: dict | None = None) -> torch.Tensor:
+    """Images along the path, (K-1, steps+1, C, H, W) in [-1, 1]; ``label`` fixes the class of a conditional model.
+    A model with latent codes (InfoGAN) walks through z with every code fixed: at ``codes`` where given, else at 0."""
     if len(sampler.out_shape) != 3:
         raise ConfigError("interpolation draws images, but this run's generator makes 2-D points")
     z = interpolation_latents(seeds, steps, sampler.z_dim, sampler.noise)
@@ -63,7 +65,9 @@ def interpolate(sampler, seeds: list[int], steps: int = 8, label: int | None = N
     labels = None
     if sampler.num_classes:
         labels = 0 if label is None else label
-    x = sampler.sample(n, labels=labels, z=z.reshape(n, -1))
+    if sampler.code_names:
+        codes = {**{name: 0 for name in sampler.code_names}, **(codes or {})}
+    x = sampler.sample(n, labels=labels, z=z.reshape(n, -1), codes=codes)
     return x.reshape(*z.shape[:2], *x.shape[1:])
 
 

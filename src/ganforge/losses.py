@@ -127,3 +127,22 @@ def r1_penalty(D, real: Tensor, y: Tensor | None = None) -> Tensor:
     out, _ = split_logits(D(x, y))
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+# ---------------------------------------------------------------------------
+# InfoGAN's mutual-information term (Chen et al. 2016)
+#
+# I(c; G(z, c)) >= E[log Q(c | G(z, c))] + H(c) =: L_I, so minimising -E[log Q(c | x)] over G and Q
+# maximises the lower bound (H(c) is a constant of the prior). Per code kind:
+
+def categorical_info_loss(logits: Tensor, codes: Tensor) -> Tensor:
+    """-E[log Q(c | x)] for one categorical code: the cross-entropy of Q's logits (B, K) at the drawn values
+    (B,), -mean_i log softmax(logits_i)[c_i]. L_I's term for this code is log K minus this."""
+    return F.cross_entropy(logits, codes)
+
+
+def gaussian_info_loss(mean: Tensor, codes: Tensor) -> Tensor:
+    """-E[log Q(c | x)] for continuous codes, Q(c | x) a factored Gaussian with unit variance (the paper's
+    fixed-variance form, as the released code computes it), less its constant 0.5 log(2 pi) per code:
+    mean_i sum_j 0.5 (c_ij - mu_ij)^2 for means (B, J) and drawn codes (B, J)."""
+    return 0.5 * (codes - mean).pow(2).sum(dim=1).mean()

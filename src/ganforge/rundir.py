@@ -3,6 +3,7 @@
     RUN/config.yaml                  the resolved configuration
     RUN/reals.png                    a grid of real images (or a scatter of real points)
     RUN/samples/epoch_NNNN.png       the fixed sample inputs drawn after every epoch
+    RUN/samples/<key>/epoch_NNNN.png a family's further grids of every epoch (e.g. InfoGAN's traversal_c1)
     RUN/progress.gif                 all epochs' grids as an animation
     RUN/metrics.jsonl                append-only: losses per step, one record per epoch, evaluations, events
     RUN/losses.png                   D and G loss curves
@@ -137,8 +138,9 @@ class RunDir:
     def __str__(self) -> str:
         return str(self.path)
 
-    def sample_grid(self, epoch: int) -> Path:
-        return self.samples / f"epoch_{epoch:04d}.png"
+    def sample_grid(self, epoch: int, key: str | None = None) -> Path:
+        """The fixed-input grid of an epoch, or with ``key`` a family's further grid (``Family.epoch_figures``)."""
+        return (self.samples if key is None else self.samples / key) / f"epoch_{epoch:04d}.png"
 
     def sample_grids(self) -> list[Path]:
         return sorted(self.samples.glob("epoch_*.png"))

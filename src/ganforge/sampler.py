@@ -39,19 +39,29 @@ class Sampler(nn.Module):
     def out_shape(self) -> tuple[int, ...]:
         return self.family.spec.shape
 
+    @property
+    def code_names(self) -> list[str]:
+        """The names of the model's latent codes (InfoGAN's ``cat``, ``c1``, ...); empty for other families."""
+        return list(getattr(self.family, "code_names", []))
+
     def sample(self, n: int, labels=None, seed: int | None = None, batch_size: int = 500,
-               z: torch.Tensor | None = None) -> torch.Tensor:
+               z: torch.Tensor | None = None, codes: dict | None = None) -> torch.Tensor:
         """``n`` samples in [-1, 1], shape (n, C, H, W) (or (n, 2) for points), on the CPU.
 
         ``labels``: None (random classes for a conditional model), one int for every sample, or a
         sequence of ``n`` ints. ``seed`` makes the draw repeatable. ``z`` gives the latents directly.
+        ``codes``: ``{name: value}`` fixes latent codes of a model that has them (InfoGAN: ``{"cat": 3, "c1": 0.5}``).
         """
         if not hasattr(self.family, "sample_inputs"):
             raise ConfigError(f"a '{self.family.name}' model does not draw samples from latents")
+        if codes and not self.code_names:
+            raise ConfigError(f"--code fixes InfoGAN's latent codes; this run's model (family '{self.family.name}') "
+                              "has none")
         if n == 0:
             return torch.empty(0, *self.out_shape)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        inputs = self.family.sample_inputs(n, self._labels(n, labels), generator=gen, z=z)
+        extra = {"codes": codes} if codes else {}
+        inputs = self.family.sample_inputs(n, self._labels(n, labels), generator=gen, z=z, **extra)
         return self.family.generate(self.G, inputs, chunk=batch_size)
 
     def _labels(self, n: int, labels) -> torch.Tensor | None:

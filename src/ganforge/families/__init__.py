@@ -24,6 +24,14 @@ def _gan():
     return LatentGAN
 
 
+@FAMILIES.register("infogan", "InfoGAN (Chen et al. 2016): G(z, c) with categorical and continuous codes c, "
+                              "a Q head on D's body that recovers them (mutual-information term)")
+def _infogan():
+    from ganforge.families.infogan import InfoGAN
+
+    return InfoGAN
+
+
 def build_family(cfg, spec):
     """The family named by ``cfg.family`` for data described by ``spec`` (a ``DataSpec``; networks not built yet)."""
     return FAMILIES.get(cfg.family)()(cfg, spec)

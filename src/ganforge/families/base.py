@@ -146,6 +146,16 @@ class Family:
         """``n`` samples to score, drawn from ``seed`` alone: (images, the classes they were asked for or None)."""
         raise NotImplementedError
 
+    def eval_codes(self, n: int) -> Tensor | None:
+        """The categorical latent code of each of ``eval_samples``' ``n`` samples (InfoGAN's, for ``code_acc``),
+        or None for families without one."""
+        return None
+
+    def epoch_figures(self, G: nn.Module, device=None) -> list[Figure]:
+        """Grids the loop draws after every epoch beside the fixed-input grid (``samples/<key>/epoch_NNNN.png``),
+        e.g. InfoGAN's code traversals; drawn from fixed inputs, so they use no random numbers."""
+        return []
+
     def grid_columns(self, inputs: SampleInputs) -> int | None:
         """Images per row of that grid (None: square)."""
         return None

@@ -5,6 +5,7 @@ Inputs may be numpy arrays or torch tensors; results are Python floats (or tuple
 """
 
 from ganforge.metrics.accuracy import class_accuracy
+from ganforge.metrics.codes import code_accuracy, code_confusion
 from ganforge.metrics.fid import feature_statistics, fid_from_features, frechet_distance
 from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance
@@ -13,6 +14,8 @@ from ganforge.metrics.precision_recall import precision_recall
 
 __all__ = [
     "class_accuracy",
+    "code_accuracy",
+    "code_confusion",
     "feature_statistics",
     "fid_from_features",
     "frechet_distance",

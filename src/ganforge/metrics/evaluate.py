@@ -22,6 +22,7 @@ from ganforge.data import Dataset, cache_dir, load_dataset, mixture_centers, mix
 from ganforge.errors import ConfigError, DataError
 from ganforge.io import atomic_path
 from ganforge.metrics.accuracy import class_accuracy
+from ganforge.metrics.codes import code_accuracy
 from ganforge.metrics.features import FeatureNet, _slug, classifier_for, data_fingerprint, inception_net
 from ganforge.metrics.fid import feature_statistics, frechet_distance
 from ganforge.metrics.inception_score import inception_score
@@ -95,6 +96,7 @@ class Context:
     ref: Reference
     seed: int = 0
     kid_subsets: int = KID_SUBSETS
+    codes: np.ndarray | None = None  # (N,) the categorical latent code each sample was drawn with (InfoGAN)
 
 
 METRICS: Registry[Callable[[Context], dict]] = Registry("metric")
@@ -135,6 +137,15 @@ def _class_acc(c: Context) -> dict:
     return {"class_acc": class_accuracy(c.probs, c.labels)}
 
 
+@METRICS.register("code_acc", "InfoGAN: share of samples whose class is their categorical code's, each code value "
+                               "matched to one class by the best one-to-one assignment (Hungarian)")
+def _code_acc(c: Context) -> dict:
+    if c.probs is None or c.codes is None:
+        return {}
+    acc, match = code_accuracy(c.probs, c.codes)
+    return {"code_acc": acc, "code_classes": match}
+
+
 def check_metrics(names) -> list[str]:
     names = list(names) if names else METRICS.names()
     for n in names:
@@ -165,12 +176,13 @@ def feature_net(dataset: str, features: str = "reference", inception_weights=Non
 def score_samples(x, dataset: str, labels=None, metrics=None, *, net: FeatureNet | None = None,
                   features: str = "reference", inception_weights=None, allow_unknown_inception: bool = False,
                   data_dir=None, image_size=None, channels=None, device="cpu", seed: int = 0,
-                  kid_subsets: int = KID_SUBSETS, log=print) -> dict:
+                  kid_subsets: int = KID_SUBSETS, codes=None, log=print) -> dict:
     """Score uint8 images (N, C, H, W) (or float points (N, 2)) against data set ``dataset``.
 
-    ``labels`` (N,) are the intended classes of conditional samples (for class accuracy).
-    Returns fid, kid (+ kid_std), is (+ is_std), precision, recall, class_acc (with labels),
-    n, dataset, reference_n and features (network name, sha256, feature size).
+    ``labels`` (N,) are the intended classes of conditional samples (for class accuracy); ``codes`` (N,)
+    the categorical latent code values the samples were drawn with (InfoGAN, for code accuracy).
+    Returns fid, kid (+ kid_std), is (+ is_std), precision, recall, class_acc (with labels), code_acc and
+    code_classes (with codes), n, dataset, reference_n and features (network name, sha256, feature size).
     """
     names = check_metrics(metrics)
     x = torch.as_tensor(x)
@@ -189,7 +201,11 @@ def score_samples(x, dataset: str, labels=None, metrics=None, *, net: FeatureNet
     feats, probs = net(x, device=device)
     if y is not None and (y.min() < 0 or y.max() >= probs.shape[1]):
         raise DataError(f"labels must be classes 0-{probs.shape[1] - 1} of {dataset}, got {y.min()}-{y.max()}")
-    ctx = Context(feats, probs, y if net.source != "inception" else None, ref, seed, kid_subsets)
+    reference = net.source != "inception"  # class-based metrics need the data set's own classes
+    codes = None if codes is None or not reference else np.asarray(codes, dtype=np.int64)
+    if codes is not None and codes.shape != (len(x),):
+        raise DataError(f"got {len(x)} samples but codes of shape {codes.shape}")
+    ctx = Context(feats, probs, y if reference else None, ref, seed, kid_subsets, codes)
     result = _run_metrics(ctx, names)
     return {**result, "n": len(x), "dataset": dataset, "reference_n": ref.n, "features": net.describe()}
 
@@ -263,6 +279,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
     sampler = load_generator(ckpt, device=device)
     family = sampler.family
     x, y = family.eval_samples(sampler.G, num, seed)
+    codes = family.eval_codes(num)
     d = cfg.data
     if x.dim() == 2:
         result = score_points(x, d.name, metrics, seed, kid_subsets)
@@ -270,7 +287,8 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
         result = score_samples(to_uint8(x), d.name, None if y is None else y.tolist(), metrics, features=features,
                                inception_weights=inception_weights, allow_unknown_inception=allow_unknown_inception,
                                data_dir=d.data_dir, image_size=d.image_size,
-                               channels=d.channels, device=device, seed=seed, kid_subsets=kid_subsets, log=printer)
+                               channels=d.channels, device=device, seed=seed, kid_subsets=kid_subsets,
+                               codes=None if codes is None else codes.numpy(), log=printer)
     result = {"step": state["step"], "epoch": state["epoch"], "checkpoint": ckpt.name, **result}
     if histograms:
         from ganforge.viz.dhist import discriminator_scores, save_d_histograms
@@ -307,18 +325,20 @@ class TrainingEvaluator:
         every = self.cfg.train.eval_every
         return bool(every) and epoch % every == 0
 
-    def __call__(self, samples, D, run: RunDir, step: int, epoch: int) -> dict:
-        """``samples(n)`` -> (images in [-1, 1], their intended classes or None); returns the logged record."""
+    def __call__(self, samples, D, run: RunDir, step: int, epoch: int, codes=None) -> dict:
+        """``samples(n)`` -> (images in [-1, 1], their intended classes or None); ``codes(n)`` -> the categorical
+        latent code of each of those samples or None (``Family.eval_codes``); returns the logged record."""
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            return self._evaluate(samples, D, run, step, epoch)
+            return self._evaluate(samples, D, run, step, epoch, codes)
 
-    def _evaluate(self, samples, D, run: RunDir, step: int, epoch: int) -> dict:
+    def _evaluate(self, samples, D, run: RunDir, step: int, epoch: int, codes=None) -> dict:
         from ganforge.viz.dhist import discriminator_scores, save_d_histograms
         from ganforge.viz.plots import plot_metric_curve
 
         cfg, d = self.cfg, self.cfg.data
         x, y = samples(cfg.train.eval_num)
+        c = codes(cfg.train.eval_num) if codes is not None else None
         if x.dim() == 2:
             result = score_points(x, d.name, seed=0, kid_subsets=TRAIN_KID_SUBSETS)
         else:
@@ -326,7 +346,8 @@ class TrainingEvaluator:
                 self.net = classifier_for(d.name, d.data_dir, d.image_size, d.channels)
             result = score_samples(to_uint8(x), d.name, None if y is None else y.numpy(), net=self.net,
                                    data_dir=d.data_dir, image_size=d.image_size, channels=d.channels,
-                                   device=self.device, kid_subsets=TRAIN_KID_SUBSETS, log=print)
+                                   device=self.device, kid_subsets=TRAIN_KID_SUBSETS,
+                                   codes=None if c is None else c.numpy(), log=print)
         # D on real vs generated (the D-probability histograms); D's mode is restored afterwards
         was = D.training
         n = min(1000, len(x))
@@ -342,6 +363,6 @@ class TrainingEvaluator:
         run.log([{k: v for k, v in record.items() if k != "best"}])
         plot_metric_curve(run.records(), run.metric_curve)
         shown = "  ".join(f"{k} {result[k]:.4g}" for k in ("fid", "kid", "is", "precision", "recall", "class_acc",
-                                                            "modes_covered", "high_quality") if k in result)
+                                                            "code_acc", "modes_covered", "high_quality") if k in result)
         print(f"eval at epoch {epoch}: {shown}" + ("  (best so far)" if record.get("best") else ""), flush=True)
         return record

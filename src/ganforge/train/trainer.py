@@ -288,12 +288,14 @@ class Trainer:
         if self.is_main:
             save_image_grid(self.sample_fixed(), self.run.sample_grid(epoch_label),
                             nrow=self.family.grid_columns(self.family.fixed), reference=self.modes)
+            for fig in self.family.epoch_figures(self.sampling_G(), self.device):
+                save_image_grid(fig.images, self.run.sample_grid(epoch_label, fig.key), nrow=fig.columns)
 
     def _evaluate(self) -> None:
         """Score samples (train.eval_every), log them, and keep the best-FID checkpoint as best.pt."""
         seed = self.cfg.train.seed + 777  # its own draws: a run with evaluation trains exactly like one without
         record = self.evaluator(lambda n: self.family.eval_samples(self.sampling_G(), n, seed, self.device),
-                                self.D, self.run, self.step, self.epoch)
+                                self.D, self.run, self.step, self.epoch, codes=self.family.eval_codes)
         if record.get("best"):
             state = self.state_dict()
             state["best"] = {"fid": record["fid"], "step": self.step, "epoch": self.epoch}
