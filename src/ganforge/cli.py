@@ -112,6 +112,7 @@ def cmd_sample(args) -> int:
     from ganforge.viz import to_uint8_hwc
 
     G = load_generator(args.run_dir, device=args.device)
+    G.use_stage(args.stage)
     if G.num_classes:
         labels = args.class_ if args.class_ is not None else [i % G.num_classes for i in range(args.num)]
     else:
@@ -164,6 +165,7 @@ def _sample_interpolation(args) -> int:
     from ganforge.sampler import load_generator
 
     G = load_generator(args.run_dir, device=args.device)
+    G.use_stage(args.stage)
     if args.class_ is not None and G.num_classes and not 0 <= args.class_ < G.num_classes:
         raise ConfigError(f"class {args.class_} is out of range: this model has classes 0-{G.num_classes - 1}")
     seeds = list(range(args.seed, args.seed + args.interpolate))
@@ -245,6 +247,8 @@ def cmd_eval(args) -> int:
     if args.samples:
         if args.run_dir:
             raise ConfigError("give either RUN_DIR or --samples FILE.npz, not both")
+        if args.stage is not None:
+            raise ConfigError("--stage picks a stage of a StackGAN run; drop it when scoring a file with --samples")
         if not args.dataset:
             raise ConfigError("--samples needs --dataset NAME (the data set the samples imitate)")
         x, y = load_samples_file(args.samples)
@@ -257,7 +261,7 @@ def cmd_eval(args) -> int:
             raise ConfigError("--dataset is taken from the run's config; drop it, or score a file with --samples")
         result = evaluate_run(args.run_dir, args.num, metrics, seed=args.seed, device=args.device,
                               features=args.features, inception_weights=args.inception_weights,
-                              allow_unknown_inception=args.allow_unknown_inception, printer=say)
+                              allow_unknown_inception=args.allow_unknown_inception, stage=args.stage, printer=say)
     else:
         raise ConfigError("give a run directory (ganforge eval RUN_DIR) or a file (ganforge eval --samples FILE.npz --dataset NAME)")
     say(format_scores(result))
@@ -343,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--code", action="append", metavar="NAME=VALUE",
                    help="fix a latent code of an InfoGAN model, e.g. --code cat=3 --code c1=0.5 (repeatable)")
     s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--stage", type=int, choices=[1, 2], help="StackGAN runs: draw stage I's images (at its own size) "
+                   "or stage II's (the default)")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--force", action="store_true", help="replace existing output")
     s.add_argument("--interpolate", type=int, metavar="K", help="walk through the latents of K seeds (slerp); --out a .png strip or .gif")
@@ -371,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--allow-unknown-inception", action="store_true",
                    help="use an --inception-weights file whose sha256 is not the known one (scores not comparable)")
     e.add_argument("--seed", type=int, default=0, help="random seed for sampling and KID subsets")
+    e.add_argument("--stage", type=int, choices=[1, 2], help="StackGAN runs: score stage I's images upsampled to the "
+                   "full size (bicubic), or stage II's (the default)")
     e.add_argument("--device", default="cpu", help="cpu or cuda")
     e.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
     e.set_defaults(func=cmd_eval)

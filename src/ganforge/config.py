@@ -80,6 +80,21 @@ class InfoConfig:
 
 
 @dataclass
+class StackConfig:
+    """StackGAN's two stages (family stackgan; Zhang et al. 2017), a class label in place of the sentence."""
+
+    factor: int = 2                 # stage II's size over stage I's: 2 (14 -> 28, 16 -> 32) or 4
+    embed_dim: int = 64             # the label embedding standing in for the paper's text embedding
+    c_dim: int = 32                 # the condition c drawn by conditioning augmentation (the paper's N_g; also D's N_d)
+    kl_weight: float = 1.0          # lambda of the KL(N(mu, sigma) || N(0, I)) term in G's loss (the paper: 1)
+    wrong_labels: bool = True       # D also learns that real images with a wrong label are fake (the paper's
+                                    # mismatched pairs): its fake term is the mean of the two
+    schedule: str = "staged"        # staged: stage I alone, then stage II on a frozen stage I (the paper) |
+                                    # joint: both stages every step, stage II's loss reaching stage I (StackGAN++)
+    stage1_epochs: int = 0          # staged: the epochs of stage I alone, before stage II's
+
+
+@dataclass
 class OptimConfig:
     name: str = "adam"              # adam | rmsprop | sgd, see ganforge.train.optim.OPTIMIZERS
     lr: float = 2e-4
@@ -136,6 +151,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     info: InfoConfig = field(default_factory=InfoConfig)
+    stack: StackConfig = field(default_factory=StackConfig)
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -384,6 +400,7 @@ def validate(cfg: RunConfig) -> None:
 
     FAMILIES.get(cfg.family)  # one-line error naming the valid ones
     _validate_info(cfg)
+    _validate_stack(cfg)
     if t.precision == "fp16" and t.device == "cpu":
         raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 (or auto) on CPU")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
@@ -440,6 +457,38 @@ def _validate_info(cfg: RunConfig) -> None:
         raise ConfigError("family infogan has no simultaneous update; use train.update=alternating")
 
 
+STACK_SCHEDULES = ("staged", "joint")
+STACKGAN_LOSSES = ("ns", "minimax", "lsgan", "hinge")
+
+
+def _validate_stack(cfg: RunConfig) -> None:
+    """StackGAN's stages (``stack.*``) and what family stackgan can train."""
+    stack = cfg.stack
+    if cfg.model.arch == "stackgan" and cfg.family != "stackgan":
+        raise ConfigError("model.arch=stackgan is StackGAN's two-stage networks; set family=stackgan")
+    if cfg.family != "stackgan":
+        return
+    if cfg.model.arch != "stackgan":
+        raise ConfigError(f"family stackgan trains model.arch=stackgan (two stages of G and D), got '{cfg.model.arch}'")
+    if stack.schedule not in STACK_SCHEDULES:
+        raise ConfigError(f"stack.schedule must be one of {', '.join(STACK_SCHEDULES)}, got '{stack.schedule}'")
+    if stack.factor not in (2, 4):
+        raise ConfigError(f"stack.factor must be 2 or 4 (stage II draws 2-4x stage I's size), got {stack.factor}")
+    for key in ("embed_dim", "c_dim"):
+        if getattr(stack, key) < 1:
+            raise ConfigError(f"stack.{key} must be at least 1, got {getattr(stack, key)}")
+    if stack.kl_weight < 0:
+        raise ConfigError(f"stack.kl_weight must be 0 or more, got {stack.kl_weight}")
+    if stack.stage1_epochs < 0:
+        raise ConfigError(f"stack.stage1_epochs must be 0 or more, got {stack.stage1_epochs}")
+    if cfg.loss.name not in STACKGAN_LOSSES:
+        raise ConfigError(f"family stackgan trains with loss.name one of {', '.join(STACKGAN_LOSSES)}, got '{cfg.loss.name}'")
+    if cfg.loss.r1_weight > 0 or cfg.loss.clip is not None:
+        raise ConfigError("family stackgan has no R1 penalty or weight clipping; set loss.r1_weight=0 and loss.clip=null")
+    if cfg.train.update != "alternating":
+        raise ConfigError("family stackgan has no simultaneous update; use train.update=alternating")
+
+
 def validate_new_run(cfg: RunConfig) -> None:
     """Settings that would be silently ignored or would train something other than asked: refused for new
     configs (presets and overrides); a stored run's config is still read, sampled and evaluated as it was."""
@@ -449,6 +498,17 @@ def validate_new_run(cfg: RunConfig) -> None:
     if cfg.family != "infogan" and cfg.info != InfoConfig():
         raise ConfigError(f"info.* sets InfoGAN's latent codes; family '{cfg.family}' has none (set family=infogan "
                           "or drop the info.* settings)")
+    if cfg.family != "stackgan" and cfg.stack != StackConfig():
+        raise ConfigError(f"stack.* sets StackGAN's stages; family '{cfg.family}' has none (set family=stackgan "
+                          "or drop the stack.* settings)")
+    if cfg.family == "stackgan" and cfg.stack.schedule == "staged":
+        t = cfg.train
+        if cfg.stack.stage1_epochs < 1:
+            raise ConfigError("stack.schedule=staged trains stage II on a trained stage I: set stack.stage1_epochs "
+                              "to 1 or more (or stack.schedule=joint)")
+        if t.steps is None and cfg.stack.stage1_epochs >= t.epochs:
+            raise ConfigError(f"stack.stage1_epochs={cfg.stack.stage1_epochs} leaves none of the run's {t.epochs} "
+                              "epochs for stage II; raise train.epochs (--epochs) or lower stack.stage1_epochs")
     if loss.clip is not None and loss.clip <= 0:
         raise ConfigError(f"loss.clip must be positive (e.g. 0.01), got {loss.clip}")
     if loss.label_smoothing > 0 and loss.name in UNSMOOTHABLE_LOSSES:

@@ -44,6 +44,18 @@ class Sampler(nn.Module):
         """The names of the model's latent codes (InfoGAN's ``cat``, ``c1``, ...); empty for other families."""
         return list(getattr(self.family, "code_names", []))
 
+    def use_stage(self, stage: int | None, upsampled: bool = False) -> None:
+        """Draw from StackGAN's stage ``stage`` (1 or 2; None: the last) from now on; stage I's images at their
+        own size, or ``upsampled`` to the full size (bicubic). A one-line error for other families' runs given a
+        stage, and for a stage that has not trained yet."""
+        if not hasattr(self.family, "set_output_stage"):
+            if stage is not None:
+                raise ConfigError(f"--stage picks one of StackGAN's stages; this run's model (family "
+                                  f"'{self.family.name}') has one stage")
+            return
+        stage = 2 if stage is None else stage
+        self.family.set_output_stage("1-bicubic" if stage == 1 and upsampled else stage)
+
     def sample(self, n: int, labels=None, seed: int | None = None, batch_size: int = 500,
                z: torch.Tensor | None = None, codes: dict | None = None) -> torch.Tensor:
         """``n`` samples in [-1, 1], shape (n, C, H, W) (or (n, 2) for points), on the CPU.

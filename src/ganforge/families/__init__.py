@@ -32,6 +32,14 @@ def _infogan():
     return InfoGAN
 
 
+@FAMILIES.register("stackgan", "StackGAN (Zhang et al. 2017), a class label in place of the sentence: stage I draws "
+                               "a low-resolution image, stage II refines it to 2-4x the size; a D for each")
+def _stackgan():
+    from ganforge.families.stackgan import StackGAN
+
+    return StackGAN
+
+
 def build_family(cfg, spec):
     """The family named by ``cfg.family`` for data described by ``spec`` (a ``DataSpec``; networks not built yet)."""
     return FAMILIES.get(cfg.family)()(cfg, spec)

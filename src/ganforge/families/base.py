@@ -151,6 +151,10 @@ class Family:
         or None for families without one."""
         return None
 
+    def begin_epoch(self, epoch: int) -> None:
+        """Called before each epoch's first step (``epoch`` 0-based, also when a resumed run re-enters one):
+        for families whose training changes by epoch (StackGAN's staged schedule)."""
+
     def epoch_figures(self, G: nn.Module, device=None) -> list[Figure]:
         """Grids the loop draws after every epoch beside the fixed-input grid (``samples/<key>/epoch_NNNN.png``),
         e.g. InfoGAN's code traversals; drawn from fixed inputs, so they use no random numbers."""

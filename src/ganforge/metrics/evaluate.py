@@ -262,7 +262,7 @@ def load_samples_file(path: str | Path) -> tuple[torch.Tensor, np.ndarray | None
 def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int = 0, device="cpu",
                  features: str = "reference", inception_weights=None, allow_unknown_inception: bool = False,
                  histograms: bool = True,
-                 kid_subsets: int = KID_SUBSETS,
+                 kid_subsets: int = KID_SUBSETS, stage: int | None = None,
                  log: bool = True, printer=print) -> dict:
     """Sample ``num`` images from a run's newest checkpoint (or a checkpoint file), score them,
     append the result to the run's metrics.jsonl and draw D's histograms (d_hist.png, d_sorted.png)."""
@@ -277,6 +277,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
     run_dir = RunDir(ckpt.parent.parent)  # RUN_DIR/checkpoints/ckpt_<step>.pt
     cfg = from_saved(state["config"])
     sampler = load_generator(ckpt, device=device)
+    sampler.use_stage(stage, upsampled=True)
     family = sampler.family
     x, y = family.eval_samples(sampler.G, num, seed)
     codes = family.eval_codes(num)
@@ -289,7 +290,8 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
                                data_dir=d.data_dir, image_size=d.image_size,
                                channels=d.channels, device=device, seed=seed, kid_subsets=kid_subsets,
                                codes=None if codes is None else codes.numpy(), log=printer)
-    result = {"step": state["step"], "epoch": state["epoch"], "checkpoint": ckpt.name, **result}
+    result = {"step": state["step"], "epoch": state["epoch"], "checkpoint": ckpt.name,
+              **({"stage": "1 (bicubic to full size)" if stage == 1 else "2"} if stage is not None else {}), **result}
     if histograms:
         from ganforge.viz.dhist import discriminator_scores, save_d_histograms
 

@@ -384,6 +384,7 @@ class Trainer:
         while not self._done():
             # -- one epoch ------------------------------------------------
             batches = self.epoch_batches(self.epoch)
+            self.family.begin_epoch(self.epoch)
             per_step = t.n_critic
             bar = tqdm(total=len(batches) // per_step, initial=p.batch_in_epoch // per_step,
                        desc=f"epoch {self.epoch + 1}" + (f"/{t.epochs}" if t.steps is None else ""),
