@@ -215,6 +215,9 @@ def test_trains_resumes_bit_identically_draws_pairs_and_samples_each_stage(tmp_p
     two = evaluate_run(run, num=200, **quiet)
     assert one["stage"] == "1 (bicubic to full size)" and "stage" not in two
     assert 0 <= one["class_acc"] <= 1 and 0 <= two["class_acc"] <= 1
+    result = run_cli("eval", run, "--stage", "1", "--num", "200", "--metrics", "class_acc")     # with D's histograms
+    assert result.returncode == 0 and "class accuracy" in result.stdout, result.stderr
+    assert (run / "d_hist.png").is_file()
     s = load_generator(run)
     s.use_stage(1, upsampled=True)
     x, _ = s.family.eval_samples(s.G, 4, 0)

@@ -297,7 +297,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
 
         real = load_dataset(d.name, data_dir=d.data_dir, split="train", image_size=d.image_size, channels=d.channels)
         n = min(1000, num, len(real))
-        conditional = cfg.model.conditional and real.y is not None  # D(x, y): the projection's class term
+        conditional = family.uses_labels and real.y is not None  # D(x, y): the projection's class term, StackGAN's condition
         scores = discriminator_scores(family.D, real, x[:n], None if y is None else y[:n], n, seed, device,
                                       conditional=conditional)
         save_d_histograms(*scores, cfg.loss.name, run_dir.path, title=f"step {state['step']}")
