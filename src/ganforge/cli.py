@@ -270,6 +270,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from ganforge.export import export_generator
+
+    meta = export_generator(args.run_dir, args.format, args.out, force=args.force)
+    def shape(dims) -> str:
+        return "(" + ", ".join(map(str, dims)) + ")"
+
+    takes = ", ".join(f"{i['name']} {shape(i['shape'])} {i['dtype']}" for i in meta["inputs"])
+    out = meta["output"]
+    print(f"wrote {args.out} ({args.format}, {meta['family']} generator, {meta['weights']} weights of step "
+          f"{meta['step']}): takes {takes}; returns {out['name']} {shape(out['shape'])} in [-1, 1]")
+    return 0
+
+
 def cmd_classifier(args) -> int:
     from ganforge.errors import ConfigError
     from ganforge.metrics.features import classifier_for
@@ -382,6 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu", help="cpu or cuda")
     e.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
     e.set_defaults(func=cmd_eval)
+
+    x = sub.add_parser("export", help="write a run's generator as a TorchScript or ONNX file that runs without ganforge",
+                       description="Write a run's generator (its EMA weights when kept) as a file that runs without "
+                                   "ganforge, with what drives it (inputs, classes, codes, output range) stored inside.")
+    x.add_argument("run_dir", help="run directory (or checkpoint file)")
+    x.add_argument("--format", required=True, choices=["torchscript", "onnx"], help="torchscript (.pt) or onnx (.onnx)")
+    x.add_argument("--out", required=True, help="the file to write")
+    x.add_argument("--force", action="store_true", help="replace an existing --out file")
+    x.set_defaults(func=cmd_export)
 
     c = sub.add_parser("classifier", help="train or show the reference classifier behind the metrics")
     c.add_argument("action", choices=["train", "info"], help="train: train (and cache) it; info: show it")

@@ -188,6 +188,23 @@ class Family:
         generator; figures of images only (a family of 2-D points shows its per-epoch scatter plots instead)."""
         return []
 
+    # -- export (ganforge export: export.py) ---------------------------------------------------
+    def export_inputs(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Example inputs of the exported generator for ``n`` samples, by name, in the order it takes them
+        (one or two tensors, batch first)."""
+        from ganforge.errors import GanforgeError
+
+        raise GanforgeError(f"a '{self.name}' model cannot be exported yet")
+
+    def export_forward(self, G: nn.Module, inputs: dict[str, Tensor]) -> Tensor:
+        """What the exported generator computes from its inputs: the values ``generate`` gives for them."""
+        return self.forward_G(G, inputs)
+
+    def export_meta(self) -> dict:
+        """What a user needs to drive the exported file: ``inputs`` (name, shape, dtype and meaning of each)
+        and anything more (classes, codes)."""
+        return {"inputs": []}
+
     # -- state saved in checkpoints beside the networks -----------------------------------------
     def state_dict(self) -> dict:
         """The family's entries of a checkpoint (at its top level, beside ``G``, ``D``, ...)."""

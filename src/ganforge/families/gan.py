@@ -28,6 +28,16 @@ def upcast(logits: Tensor) -> Tensor:
     return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
+def latent_input_meta(z_dim: int, noise: str) -> dict:
+    """The exported generator's ``z`` input, described."""
+    prior = "N(0, 1) per entry" if noise == "normal" else "U(-1, 1) per entry"
+    return {"name": "z", "shape": ["B", z_dim], "dtype": "float32", "distribution": noise, "about": prior}
+
+
+def class_input_meta(num_classes: int) -> dict:
+    return {"name": "y", "shape": ["B"], "dtype": "int64", "about": f"class index 0-{num_classes - 1} (see classes)"}
+
+
 class LatentGAN(Family):
     name = "gan"
     simultaneous = True
@@ -231,6 +241,21 @@ class LatentGAN(Family):
         return [Figure("samples", sampler.sample(64, seed=0), 8, "64 samples from the final generator (seed 0)"),
                 Figure("interpolation", walk.reshape(-1, *walk.shape[2:]), 10,
                        f"Latent interpolation ({how}) through seeds 0-4, one pair per row")]
+
+    # -- export ---------------------------------------------------------------------------------
+    def export_inputs(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        inputs = self.sample_inputs(n, generator=generator)
+        return {"z": inputs["z"], "y": inputs["y"]} if self.num_classes else {"z": inputs["z"]}
+
+    def export_forward(self, G, inputs: dict[str, Tensor]) -> Tensor:
+        return self.forward_G(G, {"z": inputs["z"], "y": inputs.get("y")})
+
+    def export_meta(self) -> dict:
+        inputs = [latent_input_meta(self.z_dim, self.noise)]
+        if self.num_classes:
+            inputs.append(class_input_meta(self.num_classes))
+        return {"inputs": inputs, "num_classes": self.num_classes,
+                "classes": list(self.spec.class_names) if self.num_classes and self.spec.class_names else None}
 
     def state_dict(self) -> dict:
         return {"fixed_z": self.fixed["z"], "fixed_y": self.fixed["y"]}  # the keys of ganforge 0.1's checkpoints

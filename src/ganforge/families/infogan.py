@@ -265,6 +265,33 @@ class InfoGAN(Family):
                          labels if self.cat_sizes else None)
         return [samples, *self._traversal_figures(sampler.G)]
 
+    # -- export ---------------------------------------------------------------------------------
+    def export_inputs(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """z and ``codes`` (n, #categorical + #continuous): each categorical code's value as a number, then the
+        continuous codes."""
+        draw = self.latent(n, generator, device="cpu")
+        parts = ([draw["cat"].float()] if self.cat_sizes else []) + ([draw["cont"]] if self.n_cont else [])
+        return {"z": draw["z"], "codes": torch.cat(parts, dim=1)}
+
+    def export_forward(self, G, inputs: dict[str, Tensor]) -> Tensor:
+        codes, k = inputs["codes"], len(self.cat_sizes)
+        cat = codes[:, :k].round().long() if k else None
+        cont = codes[:, k:] if self.n_cont else None
+        return self.forward_G(G, {"z": inputs["z"], "cat": cat, "cont": cont})
+
+    def export_meta(self) -> dict:
+        from ganforge.families.gan import latent_input_meta
+
+        codes = [{"name": name, "kind": "categorical", "values": list(range(k))}
+                 for name, k in zip(self.cat_names, self.cat_sizes)]
+        codes += [{"name": name, "kind": "continuous", "prior": [-1.0, 1.0], "range": list(CONT_RANGE)}
+                  for name in self.cont_names]
+        about = (f"the codes {', '.join(self.code_names)} in that order: a categorical code's value as a number "
+                 "(0, 1, ...), a continuous code's value")
+        return {"inputs": [latent_input_meta(self.z_dim, self.noise),
+                           {"name": "codes", "shape": ["B", len(self.code_names)], "dtype": "float32", "about": about}],
+                "codes": codes, "num_classes": 0, "classes": None}
+
     # -- state saved in checkpoints ------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"fixed": self.fixed, "traversals": self.traversal_inputs()}

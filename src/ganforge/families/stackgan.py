@@ -212,6 +212,24 @@ class StackGAN(Family):
                        f"Stage I (left of each pair, {self.low_size}x{self.low_size}, pixels repeated) and stage II "
                        f"({self.size}x{self.size}) for the same z and condition, one class per row (seed 0)", names)]
 
+    # -- export ---------------------------------------------------------------------------------
+    def export_inputs(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        inputs = self.sample_inputs(n, generator=generator)
+        return {"z": inputs["z"], "y": inputs["y"]}
+
+    def export_forward(self, G, inputs: dict[str, Tensor]) -> Tensor:
+        """Stage II's image with both conditions at their means (what ``sample`` draws for given latents)."""
+        z, y = inputs["z"], inputs["y"]
+        eps = z.new_zeros((z.shape[0], self.stack.c_dim))
+        return G(z, y, eps, eps)[1]
+
+    def export_meta(self) -> dict:
+        from ganforge.families.gan import class_input_meta, latent_input_meta
+
+        return {"inputs": [latent_input_meta(self.z_dim, self.noise), class_input_meta(self.num_classes)],
+                "num_classes": self.num_classes, "stages": [self.low_size, self.size],
+                "classes": list(self.spec.class_names) if self.spec.class_names else None}
+
     # -- state saved in checkpoints ------------------------------------------------------------
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
