@@ -16,6 +16,7 @@ needs_fashion = pytest.mark.skipif(
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's real cache; never reach the network for data."""
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("GANFORGE_OFFLINE", "1")  # built-in internet mirrors are never tried; local servers are
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
 

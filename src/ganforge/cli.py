@@ -218,7 +218,8 @@ def format_scores(r: dict) -> str:
     f = r.get("features", {})
     lines.append(f"{r.get('n')} samples vs {r.get('reference_n')} real {r.get('dataset')} images; "
                  f"features: {f.get('network')}" + (f" sha256 {f['sha256'][:12]}" if f.get("sha256") else "")
-                 + (f" (test accuracy {f['test_acc']:.4f})" if f.get("test_acc") is not None else ""))
+                 + (f" (test accuracy {f['test_acc']:.4f})" if f.get("test_acc") is not None else "")
+                 + (f", images resized {f['resize']}" if f.get("source") == "inception" else ""))
     for key, name, what in _ROWS:
         if key not in r:
             continue
@@ -255,11 +256,12 @@ def cmd_eval(args) -> int:
         result = score_samples(x, args.dataset, y, metrics, features=args.features,
                                inception_weights=args.inception_weights,
                                allow_unknown_inception=args.allow_unknown_inception, data_dir=args.data_dir,
-                               device=args.device, seed=args.seed, log=say)
+                               device=args.device, seed=args.seed, resize=args.resize, log=say)
     elif args.run_dir:
         if args.dataset:
             raise ConfigError("--dataset is taken from the run's config; drop it, or score a file with --samples")
-        result = evaluate_run(args.run_dir, args.num, metrics, seed=args.seed, device=args.device,
+        num = args.num if args.num is not None else (50_000 if args.features == "inception" else 10_000)
+        result = evaluate_run(args.run_dir, num, metrics, seed=args.seed, device=args.device, resize=args.resize,
                               features=args.features, inception_weights=args.inception_weights,
                               allow_unknown_inception=args.allow_unknown_inception, stage=args.stage, printer=say)
     else:
@@ -382,14 +384,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--samples", metavar="FILE.npz", help="score this file instead (arr_0 uint8 N,H,W,C or grey N,H,W; arr_1 labels)")
     e.add_argument("--dataset", help="data set the samples imitate (required with --samples)")
     e.add_argument("--data-dir", help="folder holding the data set's files")
-    e.add_argument("--num", type=int, default=10_000, help="samples to draw from the run (default 10000)")
+    e.add_argument("--num", type=int, help="samples to draw from the run (default 10000; 50000 with --features "
+                   "inception, the published protocol)")
     e.add_argument("--metrics", help="comma-separated subset of fid,kid,is,pr,class_acc,code_acc (default all)")
     e.add_argument("--features", choices=["reference", "inception"], default="reference",
                    help="feature network: ganforge's reference classifier (default) or Inception-v3")
     e.add_argument("--inception-weights", metavar="PATH", help="the TorchScript inception-2015-12-05.pt file "
-                                                                 "(checked against its known sha256)")
+                   "(checked against its known sha256); without it the file is downloaded into the cache on first use")
     e.add_argument("--allow-unknown-inception", action="store_true",
                    help="use an --inception-weights file whose sha256 is not the known one (scores not comparable)")
+    e.add_argument("--resize", choices=["pil-bicubic", "legacy-tf"], help="--features inception: how images reach "
+                   "299x299: pil-bicubic (clean-fid's, the default) or legacy-tf (the network's own bilinear resize, "
+                   "as stylegan2-ada-pytorch and the TensorFlow FID code)")
     e.add_argument("--seed", type=int, default=0, help="random seed for sampling and KID subsets")
     e.add_argument("--stage", type=int, choices=[1, 2], help="StackGAN runs: score stage I's images upsampled to the "
                    "full size (bicubic), or stage II's (the default)")

@@ -123,10 +123,15 @@ def test_load_dataset_downloads_through_env_mirror_and_checks_upstream_md5(serve
 
 def test_mirror_env_goes_first_and_fills_in_name(monkeypatch):
     monkeypatch.setenv("GANFORGE_MIRROR", "http://example.test/data/{name}/")
+    monkeypatch.setenv("GANFORGE_OFFLINE", "0")
     mirrors = default_mirrors("mnist")
     assert mirrors[0] == "http://example.test/data/mnist/"
     assert mirrors[1].startswith("https://ossci-datasets.s3.amazonaws.com/mnist")
     assert mirrors[2].startswith("http://yann.lecun.com/")
+    assert default_mirrors("inception") == ["http://example.test/data/inception/",
+                                            "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"]
+    monkeypatch.setenv("GANFORGE_OFFLINE", "1")                                 # only the local mirror is left
+    assert default_mirrors("mnist") == ["http://example.test/data/mnist/"]
 
 
 def test_downloaded_cifar_tar_loads_from_cache(server, isolated_data_env):

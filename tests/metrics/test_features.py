@@ -13,7 +13,7 @@ from torch import nn
 
 from conftest import needs_fashion, run_cli
 from ganforge.data import load_dataset, normalize
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, DataError
 from ganforge.metrics.features import (FEATURE_DIM, ReferenceNet, accuracy, classifier_for, file_sha256,
                                        inception_net, load_classifier_file, reference_splits, shipped_manifest,
                                        train_classifier)
@@ -139,7 +139,9 @@ def test_info_without_a_trained_classifier_says_what_to_run(tmp_path):
 
 
 def test_inception_without_weights_is_a_one_line_error(tmp_path):
-    with pytest.raises(ConfigError, match="inception-2015-12-05.pt"):
+    # GANFORGE_OFFLINE (set for every test) leaves out the built-in internet mirror, and no other is configured
+    with pytest.raises(DataError, match="could not download inception-2015-12-05.pt: no mirror configured; put "
+                                        "inception-2015-12-05.pt .* or pass --inception-weights PATH"):
         inception_net(None)
     with pytest.raises(ConfigError, match="does not exist"):
         inception_net(tmp_path / "missing.pt")
@@ -197,6 +199,101 @@ def test_inception_file_with_another_sha256_is_refused_unless_allowed(tmp_path):
     assert allowed.returncode == 0, allowed.stderr
     out = json.loads(allowed.stdout.strip().splitlines()[-1])
     assert out["features"] == {"network": "inception-v3 (unknown file)", "sha256": digest, "dim": 2048,
-                               "source": "inception"}
+                               "source": "inception", "resize": "pil-bicubic"}
     assert out["fid"] >= 0.0
     assert f"is not the known inception-2015-12-05.pt (sha256 {digest[:12]})" in allowed.stderr
+
+
+# -- Inception: download on first use, resizing, the protocol recorded ---------------------------------
+
+def _pil_bicubic_reference(x_uint8: torch.Tensor, size: int) -> np.ndarray:
+    """clean-fid's "clean" resize, written out: each channel of the uint8 image as a float32 PIL image ('F'),
+    resized with PIL's bicubic filter, clipped to [0, 255], not rounded."""
+    from PIL import Image
+
+    return np.stack([np.stack([np.asarray(Image.fromarray(c.astype(np.float32), mode="F")
+                                          .resize((size, size), Image.BICUBIC)).clip(0, 255) for c in img])
+                     for img in x_uint8.numpy()])
+
+
+@pytest.mark.parametrize("size", [299, 17, 64])
+def test_pil_bicubic_resize_matches_pil_on_real_and_random_images(size):
+    from ganforge.metrics.features import resize_pil_bicubic
+
+    digits = load_dataset("digits").x[:16].repeat(1, 3, 1, 1)                      # real 8x8 digits, as RGB
+    noise = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for x in (digits, noise):
+        got = resize_pil_bicubic(x, size)
+        assert got.dtype == torch.float32 and got.shape == (len(x), 3, size, size)
+        # Both sides evaluate the same separable filter in float32, in other orders: per output, two passes of
+        # at most 16 taps whose |weights| sum under 1.3 over values up to 255, each operation off by at most
+        # 2^-24 of that (2 x 16 x 255 x 1.3 x 2^-24 = 6.3e-4), and the weights themselves rounded differently:
+        # within 3x that, 2e-3 grey levels.
+        np.testing.assert_allclose(got.numpy(), _pil_bicubic_reference(x, size), rtol=0, atol=2e-3)
+
+
+def test_inception_downloads_once_from_a_mirror_checks_sha256_and_records_the_protocol(tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import threading
+
+    from ganforge.metrics import features as feat
+    from ganforge.metrics.evaluate import score_samples
+
+    www = tmp_path / "www"
+    (www / "good" / "inception").mkdir(parents=True)
+    (www / "bad" / "inception").mkdir(parents=True)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(_TinyInception()).save(str(www / "good" / "inception" / feat.INCEPTION_FILE))
+    (www / "bad" / "inception" / feat.INCEPTION_FILE).write_bytes(b"not the network")
+    stand_in = file_sha256(www / "good" / "inception" / feat.INCEPTION_FILE)
+    monkeypatch.setattr(feat, "INCEPTION_SHA256", stand_in)                    # the stand-in plays the pinned file
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        cache = tmp_path / "cache"
+        monkeypatch.setenv("GANFORGE_CACHE", str(cache))
+        monkeypatch.setenv("GANFORGE_MIRROR", base + "/bad/{name}/")            # wrong bytes: refused, nothing kept
+        with pytest.raises(DataError, match="sha256 mismatch"):
+            feat.inception_net(None)
+        assert not (cache / feat.INCEPTION_FILE).exists() and not [p for p in cache.glob(".*") if p.is_file()]
+
+        monkeypatch.setenv("GANFORGE_MIRROR", base + "/good/{name}/")
+        said = []
+        net = feat.inception_net(None, log=said.append)
+        path = cache / feat.INCEPTION_FILE
+        assert path.is_file() and file_sha256(path) == stand_in and len(said) == 1
+        assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())        # the user's usual mode
+        monkeypatch.setenv("GANFORGE_MIRROR", base + "/missing/{name}/")        # cached: never fetched again
+        assert feat.inception_net(None, log=said.append).sha256 == net.sha256 and len(said) == 1
+
+        x = load_dataset("digits").x[:100]
+        quiet = {"features": "inception", "metrics": ["fid"], "log": lambda *a: None}
+        clean = score_samples(x, "digits", **quiet)
+        legacy = score_samples(x, "digits", resize="legacy-tf", **quiet)
+        assert clean["protocol"] == {"samples": 100, "reference": "digits training split, all 1797 images",
+                                     "features": "inception-v3", "resize": "pil-bicubic"}
+        assert legacy["protocol"]["resize"] == "legacy-tf" and clean["fid"] != legacy["fid"]
+        cached = sorted(p.name for p in (cache / "features").glob("digits-*.npz"))
+        assert len(cached) == 2 and any("-pil-bicubic-" in n for n in cached) and any("-legacy-tf-" in n for n in cached)
+        with pytest.raises(ConfigError, match="--resize sets how images reach Inception"):
+            score_samples(x, "digits", metrics=["fid"], resize="legacy-tf", log=lambda *a: None)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -40,6 +40,8 @@ CIFAR10_TAR = "cifar-10-python.tar.gz"
 
 # Default mirrors, tried in order after $GANFORGE_MIRROR.
 MIRRORS: dict[str, list[str]] = {
+    # the standard Inception-v3 TorchScript file of stylegan2-ada-pytorch's metrics (metrics/features.py)
+    "inception": ["https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"],
     "mnist": [
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "http://yann.lecun.com/exdb/mnist/",
@@ -97,11 +99,14 @@ def pretty_path(path: Path | str) -> str:
 
 
 def default_mirrors(name: str) -> list[str]:
-    """Base URLs for ``name``: ``$GANFORGE_MIRROR`` first (``{name}`` is filled in), then the defaults."""
+    """Base URLs for ``name``: ``$GANFORGE_MIRROR`` first (``{name}`` is filled in), then the built-in ones,
+    which ``GANFORGE_OFFLINE=1`` leaves out (a local mirror still serves)."""
     mirrors = []
     user = os.environ.get("GANFORGE_MIRROR", "").strip()
     if user:
         mirrors.append(user.replace("{name}", name))
+    if os.environ.get("GANFORGE_OFFLINE", "").strip() not in ("", "0"):
+        return mirrors
     return mirrors + MIRRORS.get(name, [])
 
 
@@ -159,13 +164,15 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _fetch_once(url: str, dest: Path, md5: str, timeout: float, label: str, progress: bool) -> None:
-    """Stream ``url`` into a temp file in ``dest.parent``; check md5; move to ``dest``. Raises on failure."""
+def _fetch_once(url: str, dest: Path, md5: str, timeout: float, label: str, progress: bool,
+                algo: str = "md5") -> None:
+    """Stream ``url`` into a temp file in ``dest.parent``; check its ``algo`` digest against ``md5`` (named for the
+    data sets' checksums; a sha256 for pinned files); move to ``dest``. Raises on failure."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     ok = False
     try:
         os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; the cached file gets the user's usual mode
-        digest = hashlib.md5()
+        digest = hashlib.new(algo)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             bar = _Progress(label, int(length) if length and length.isdigit() else None, progress)
@@ -178,7 +185,7 @@ def _fetch_once(url: str, dest: Path, md5: str, timeout: float, label: str, prog
                 bar.close()
         got = digest.hexdigest()
         if got != md5:
-            raise ValueError(f"md5 mismatch (got {got}, expected {md5})")
+            raise ValueError(f"{algo} mismatch (got {got}, expected {md5})")
         os.replace(tmp, dest)
         ok = True
     finally:
@@ -236,6 +243,36 @@ def download_file(
         f"could not download {name} ({filename}): {reason}; "
         f"put {_what_to_put(name)} in {pretty_path(data_cache_dir(name))} or pass --data-dir DIR"
     )
+
+
+def download_pinned(name: str, filename: str, dest_dir: Path | str, sha256: str, *, mirrors: list[str] | None = None,
+                    timeout: float = TIMEOUT_S, progress: bool = True, what_to_do: str = "") -> Path:
+    """Download ``filename`` (e.g. network weights) into ``dest_dir`` from ``mirrors`` (default: ``$GANFORGE_MIRROR``
+    with ``{name}`` filled in, then the built-in mirrors of ``name``), keeping it only if its sha256 is ``sha256``;
+    atomic, with the user's usual file mode. A one-line ``DataError`` (ending in ``what_to_do``) when every mirror
+    fails."""
+    dest_dir = Path(dest_dir)
+    dest = dest_dir / filename
+    mirrors = default_mirrors(name) if mirrors is None else list(mirrors)
+    reasons = []
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        reasons.append(f"cannot create {pretty_path(dest_dir)}: {e.strerror or e}")
+        mirrors = []
+    for base in mirrors:
+        url = _url(base, filename)
+        try:
+            _fetch_once(url, dest, sha256, timeout, filename, progress, algo="sha256")
+            return dest
+        except urllib.error.HTTPError as e:
+            reasons.append(f"{_host(url)}: HTTP {e.code} {e.reason}")
+        except urllib.error.URLError as e:
+            reasons.append(f"{_host(url)}: {getattr(e.reason, 'strerror', None) or e.reason}")
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            reasons.append(f"{_host(url)}: {str(e) or type(e).__name__}")
+    raise DataError(f"could not download {filename}: {', '.join(reasons) or 'no mirror configured'}"
+                    + (f"; {what_to_do}" if what_to_do else ""))
 
 
 def download_files(

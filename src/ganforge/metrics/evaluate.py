@@ -66,10 +66,12 @@ def _reference_dataset(name, data_dir=None, image_size=None, channels=None) -> D
 
 def reference_features(net: FeatureNet, name: str, data_dir=None, image_size=None, channels=None,
                        device="cpu", log=print) -> Reference:
-    """Statistics of the real training images' features, cached per network hash and data fingerprint."""
+    """Statistics of the real training images' features, cached per network hash, resize mode (Inception's) and
+    data fingerprint."""
     ds = _reference_dataset(name, data_dir, image_size, channels)
     fp = data_fingerprint(ds)
-    path = cache_dir() / "features" / f"{_slug(name)}-{net.short_hash}-{fp[:12]}.npz"
+    mode = f"-{net.resize}" if net.source == "inception" else ""
+    path = cache_dir() / "features" / f"{_slug(name)}-{net.short_hash}{mode}-{fp[:12]}.npz"
     if path.is_file():
         with np.load(path) as f:
             return Reference(f["mu"], f["sigma"], f["subset"], int(f["n"]), fp)
@@ -165,18 +167,23 @@ def _run_metrics(ctx: Context, names) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def feature_net(dataset: str, features: str = "reference", inception_weights=None, data_dir=None,
-                image_size=None, channels=None, log=print, allow_unknown_inception: bool = False) -> FeatureNet:
+                image_size=None, channels=None, log=print, allow_unknown_inception: bool = False,
+                resize: str | None = None) -> FeatureNet:
     if features == "inception":
-        return inception_net(inception_weights, allow_unknown=allow_unknown_inception)
+        return inception_net(inception_weights, allow_unknown=allow_unknown_inception, resize=resize or "pil-bicubic",
+                             log=log)
     if features != "reference":
         raise ConfigError(f"unknown feature network '{features}' (valid: reference, inception)")
+    if resize is not None:
+        raise ConfigError("--resize sets how images reach Inception (--features inception); the reference "
+                          "classifiers resize one way (bilinear, antialiased): drop it")
     return classifier_for(dataset, data_dir, image_size, channels, log=log)
 
 
 def score_samples(x, dataset: str, labels=None, metrics=None, *, net: FeatureNet | None = None,
                   features: str = "reference", inception_weights=None, allow_unknown_inception: bool = False,
                   data_dir=None, image_size=None, channels=None, device="cpu", seed: int = 0,
-                  kid_subsets: int = KID_SUBSETS, codes=None, log=print) -> dict:
+                  kid_subsets: int = KID_SUBSETS, codes=None, resize: str | None = None, log=print) -> dict:
     """Score uint8 images (N, C, H, W) (or float points (N, 2)) against data set ``dataset``.
 
     ``labels`` (N,) are the intended classes of conditional samples (for class accuracy); ``codes`` (N,)
@@ -196,7 +203,7 @@ def score_samples(x, dataset: str, labels=None, metrics=None, *, net: FeatureNet
     if x.dtype != torch.uint8 or x.dim() != 4:
         raise DataError(f"expected uint8 images (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
     net = net or feature_net(dataset, features, inception_weights, data_dir, image_size, channels, log,
-                             allow_unknown_inception)
+                             allow_unknown_inception, resize)
     ref = reference_features(net, dataset, data_dir, image_size, channels, device, log)
     feats, probs = net(x, device=device)
     if y is not None and (y.min() < 0 or y.max() >= probs.shape[1]):
@@ -207,7 +214,10 @@ def score_samples(x, dataset: str, labels=None, metrics=None, *, net: FeatureNet
         raise DataError(f"got {len(x)} samples but codes of shape {codes.shape}")
     ctx = Context(feats, probs, y if reference else None, ref, seed, kid_subsets, codes)
     result = _run_metrics(ctx, names)
-    return {**result, "n": len(x), "dataset": dataset, "reference_n": ref.n, "features": net.describe()}
+    protocol = {"samples": len(x), "reference": f"{dataset} training split, all {ref.n} images",
+                "features": net.name, "resize": net.resize}
+    return {**result, "n": len(x), "dataset": dataset, "reference_n": ref.n, "features": net.describe(),
+            "protocol": protocol}
 
 
 def score_points(x, dataset: str, metrics=None, seed: int = 0, kid_subsets: int = KID_SUBSETS) -> dict:
@@ -262,7 +272,7 @@ def load_samples_file(path: str | Path) -> tuple[torch.Tensor, np.ndarray | None
 def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int = 0, device="cpu",
                  features: str = "reference", inception_weights=None, allow_unknown_inception: bool = False,
                  histograms: bool = True,
-                 kid_subsets: int = KID_SUBSETS, stage: int | None = None,
+                 kid_subsets: int = KID_SUBSETS, stage: int | None = None, resize: str | None = None,
                  log: bool = True, printer=print) -> dict:
     """Sample ``num`` images from a run's newest checkpoint (or a checkpoint file), score them,
     append the result to the run's metrics.jsonl and draw D's histograms (d_hist.png, d_sorted.png)."""
@@ -289,7 +299,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
                                inception_weights=inception_weights, allow_unknown_inception=allow_unknown_inception,
                                data_dir=d.data_dir, image_size=d.image_size,
                                channels=d.channels, device=device, seed=seed, kid_subsets=kid_subsets,
-                               codes=None if codes is None else codes.numpy(), log=printer)
+                               codes=None if codes is None else codes.numpy(), resize=resize, log=printer)
     result = {"step": state["step"], "epoch": state["epoch"], "checkpoint": ckpt.name,
               **({"stage": "1 (bicubic to full size)" if stage == 1 else "2"} if stage is not None else {}), **result}
     if histograms:

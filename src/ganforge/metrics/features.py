@@ -101,9 +101,11 @@ class FeatureNet:
     test_acc: float | None = None
     source: str = ""                # "shipped", "cache" or "inception"
     path: str = ""
+    resize: str = "bilinear-antialias"  # how images reach in_shape: see RESIZE_MODES (Inception) and _prepare
 
     def describe(self) -> dict:
-        out = {"network": self.name, "sha256": self.sha256, "dim": self.dim, "source": self.source}
+        out = {"network": self.name, "sha256": self.sha256, "dim": self.dim, "source": self.source,
+               "resize": self.resize}
         if self.test_acc is not None:
             out["test_acc"] = self.test_acc
         return out
@@ -119,7 +121,10 @@ class FeatureNet:
     def _prepare(self, x_uint8: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> the network's input: resized (bilinear, antialiased) and in [-1, 1]."""
         if self.source == "inception":
-            return adapt_images(x_uint8, channels=3)  # the module resizes and scales by itself
+            x = adapt_images(x_uint8, channels=3)
+            if self.resize == "pil-bicubic":
+                return resize_pil_bicubic(x, 299)
+            return x  # legacy-tf: the module resizes (bilinear) and scales by itself
         c, h, w = self.in_shape
         size = None if tuple(x_uint8.shape[2:]) == (h, w) else h
         if size is not None and (h != w or x_uint8.shape[2] != x_uint8.shape[3]):
@@ -360,21 +365,50 @@ INCEPTION_FILE = "inception-2015-12-05.pt"
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/" + INCEPTION_FILE
 INCEPTION_SHA256 = "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4"  # 95,607,719 bytes
 
+# How images reach Inception's 299x299: clean-fid's PIL bicubic on the uint8 pixels (each channel as a float
+# image, the result not rounded), or the TorchScript module's own bilinear resize, which stylegan2-ada-pytorch's
+# metrics (and the legacy TensorFlow FID code it reproduces) use.
+RESIZE_MODES = ("pil-bicubic", "legacy-tf")
 
-def inception_net(weights: str | Path | None, allow_unknown: bool = False) -> FeatureNet:
+
+def resize_pil_bicubic(x: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32 (B, C, size, size) in [0, 255]: PIL's bicubic resize (a = -0.5, its support
+    widened when shrinking), applied to each channel of the uint8 values as a float image and clipped to
+    [0, 255], as clean-fid does; torch's antialiased bicubic is that filter."""
+    x = x.float()
+    if tuple(x.shape[2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+    return x.clamp(0, 255)
+
+
+def fetch_inception(log=print) -> Path:
+    """The standard Inception file in the cache, downloaded on first use (mirrors: ``$GANFORGE_MIRROR`` with
+    {name} = inception, then NVIDIA's; sha256 checked before it is kept; atomic)."""
+    from ganforge.data.download import download_pinned, pretty_path
+
+    path = cache_dir() / INCEPTION_FILE
+    if path.is_file():
+        return path
+    log(f"downloading {INCEPTION_FILE} (96 MB, once) into {pretty_path(cache_dir())}")
+    return download_pinned("inception", INCEPTION_FILE, cache_dir(), INCEPTION_SHA256,
+                           what_to_do=f"put {INCEPTION_FILE} (from {INCEPTION_URL}) in {pretty_path(cache_dir())} "
+                                      "or pass --inception-weights PATH")
+
+
+def inception_net(weights: str | Path | None, allow_unknown: bool = False, resize: str = "pil-bicubic",
+                  log=print) -> FeatureNet:
     """Inception-v3 features from the standard TorchScript file (as used by stylegan2-ada-pytorch).
 
-    The module takes uint8 RGB images (B, 3, H, W) in 0..255, resizes them itself, and returns the
-    2048 pool features with ``return_features=True``. Nothing is downloaded. The file must have the
-    known sha256 (``INCEPTION_SHA256``) before it is loaded: scores from another network are not the
-    published kind, and a TorchScript file is code. ``allow_unknown`` loads another file anyway.
+    The module takes RGB images (B, 3, H, W) in 0..255, resizes them to 299x299 itself (bilinear) unless
+    they are that size, and returns the 2048 pool features with ``return_features=True``. ``resize``: see
+    ``RESIZE_MODES``. Without ``weights`` the file is downloaded into the cache on first use. The file must
+    have the known sha256 (``INCEPTION_SHA256``) before it is loaded: scores from another network are not
+    the published kind, and a TorchScript file is code. ``allow_unknown`` loads another file anyway.
     """
+    if resize not in RESIZE_MODES:
+        raise ConfigError(f"--resize must be one of {', '.join(RESIZE_MODES)}, got '{resize}'")
     if weights is None:
-        cand = cache_dir() / INCEPTION_FILE
-        if not cand.is_file():
-            raise ConfigError(f"Inception features need the weights file {INCEPTION_FILE}: pass --inception-weights PATH "
-                              f"or put it at {cand} (it cannot be downloaded from here)")
-        weights = cand
+        weights = fetch_inception(log)
     weights = Path(weights)
     if not weights.is_file():
         raise ConfigError(f"Inception weights file {weights} does not exist; pass the path of {INCEPTION_FILE}")
@@ -393,7 +427,7 @@ def inception_net(weights: str | Path | None, allow_unknown: bool = False) -> Fe
     except Exception as err:
         raise CheckpointError(f"{weights} is not a TorchScript Inception file ({type(err).__name__}); "
                               f"use the standard {INCEPTION_FILE}") from None
-    return FeatureNet(name, digest, (3, 299, 299), module, None, "inception", str(weights))
+    return FeatureNet(name, digest, (3, 299, 299), module, None, "inception", str(weights), resize)
 
 
 # ---------------------------------------------------------------------------------------------
