@@ -275,7 +275,7 @@ def cmd_eval(args) -> int:
 def cmd_export(args) -> int:
     from ganforge.export import export_generator
 
-    meta = export_generator(args.run_dir, args.format, args.out, force=args.force)
+    meta = export_generator(args.run_dir, args.format, args.out, force=args.force, ort=args.ort)
     def shape(dims) -> str:
         return "(" + ", ".join(map(str, dims)) + ")"
 
@@ -407,7 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write a run's generator (its EMA weights when kept) as a file that runs without "
                                    "ganforge, with what drives it (inputs, classes, codes, output range) stored inside.")
     x.add_argument("run_dir", help="run directory (or checkpoint file)")
-    x.add_argument("--format", required=True, choices=["torchscript", "onnx"], help="torchscript (.pt) or onnx (.onnx)")
+    x.add_argument("--format", required=True, choices=["torchscript", "onnx", "web"],
+                   help="torchscript (.pt), onnx (.onnx), or web (.html: a page that generates in the browser)")
+    x.add_argument("--ort", metavar="PATH", help="--format web: onnxruntime-web from this tarball or unpacked package "
+                   "(offline) instead of the npm registry")
     x.add_argument("--out", required=True, help="the file to write")
     x.add_argument("--force", action="store_true", help="replace an existing --out file")
     x.set_defaults(func=cmd_export)

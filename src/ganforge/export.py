@@ -29,7 +29,7 @@ from torch import nn
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.io import atomic_path
 
-FORMATS = {"torchscript": (".pt", ".ts", ".pth"), "onnx": (".onnx",)}
+FORMATS = {"torchscript": (".pt", ".ts", ".pth"), "onnx": (".onnx",), "web": (".html",)}
 META_KEY = "ganforge.json"
 
 
@@ -111,9 +111,21 @@ def _onnx_bytes(module: nn.Module, examples: dict[str, torch.Tensor], output: st
     return buf.getvalue()
 
 
-def export_generator(run: str | Path, fmt: str, out: str | Path, force: bool = False) -> dict:
+def onnx_model(module: nn.Module, examples: dict[str, torch.Tensor], meta: dict):
+    """The ONNX model (``onnx.ModelProto``) of an exported module, ``meta`` stored under the key ``ganforge``."""
+    import onnx
+
+    model = onnx.load_from_string(_onnx_bytes(module, examples, meta["output"]["name"]))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "ganforge", json.dumps(meta, indent=1)
+    return model
+
+
+def export_generator(run: str | Path, fmt: str, out: str | Path, force: bool = False, ort: str | Path | None = None,
+                     log=print) -> dict:
     """Write the generator of ``run``'s newest checkpoint (EMA weights when kept) to ``out`` as ``fmt``
-    (``torchscript`` or ``onnx``); returns the metadata stored with it."""
+    (``torchscript``, ``onnx``, or ``web``: a page that runs the ONNX file with onnxruntime-web, ``ort`` a local
+    copy of it); returns the metadata stored with it."""
     from ganforge.rundir import latest_checkpoint, load_checkpoint
     from ganforge.sampler import load_generator
 
@@ -138,7 +150,16 @@ def export_generator(run: str | Path, fmt: str, out: str | Path, force: bool = F
                  "weights": "G_ema" if state.get("G_ema") is not None else "G"})
     text = json.dumps(meta, indent=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "torchscript":
+    if ort is not None and fmt != "web":
+        raise ConfigError("--ort gives onnxruntime-web for --format web; drop it")
+    if fmt == "web":
+        from ganforge.web import ort_web, page
+
+        source, wasm, version = ort_web(ort, log=log)  # before the export: a missing runtime fails fast
+        html = page(onnx_model(module, examples, meta).SerializeToString(), meta, source, wasm, version)
+        with atomic_path(out) as tmp:
+            tmp.write_text(html, encoding="utf-8")
+    elif fmt == "torchscript":
         traced = _trace(module, examples)
         import warnings
 
@@ -148,11 +169,8 @@ def export_generator(run: str | Path, fmt: str, out: str | Path, force: bool = F
     else:
         import onnx
 
-        model = onnx.load_from_string(_onnx_bytes(module, examples, meta["output"]["name"]))
-        entry = model.metadata_props.add()
-        entry.key, entry.value = "ganforge", text
         with atomic_path(out) as tmp:
-            onnx.save(model, str(tmp))
+            onnx.save(onnx_model(module, examples, meta), str(tmp))
     return meta
 
 

@@ -42,6 +42,8 @@ CIFAR10_TAR = "cifar-10-python.tar.gz"
 MIRRORS: dict[str, list[str]] = {
     # the standard Inception-v3 TorchScript file of stylegan2-ada-pytorch's metrics (metrics/features.py)
     "inception": ["https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"],
+    # onnxruntime-web from the npm registry, for the pages of `ganforge export --format web` (web.py)
+    "onnxruntime-web": ["https://registry.npmjs.org/onnxruntime-web/-/"],
     "mnist": [
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "http://yann.lecun.com/exdb/mnist/",
@@ -246,11 +248,11 @@ def download_file(
 
 
 def download_pinned(name: str, filename: str, dest_dir: Path | str, sha256: str, *, mirrors: list[str] | None = None,
-                    timeout: float = TIMEOUT_S, progress: bool = True, what_to_do: str = "") -> Path:
+                    timeout: float = TIMEOUT_S, progress: bool = True, what_to_do: str = "", algo: str = "sha256") -> Path:
     """Download ``filename`` (e.g. network weights) into ``dest_dir`` from ``mirrors`` (default: ``$GANFORGE_MIRROR``
-    with ``{name}`` filled in, then the built-in mirrors of ``name``), keeping it only if its sha256 is ``sha256``;
-    atomic, with the user's usual file mode. A one-line ``DataError`` (ending in ``what_to_do``) when every mirror
-    fails."""
+    with ``{name}`` filled in, then the built-in mirrors of ``name``), keeping it only if its ``algo`` digest (hex)
+    is ``sha256``; atomic, with the user's usual file mode. A one-line ``DataError`` (ending in ``what_to_do``)
+    when every mirror fails."""
     dest_dir = Path(dest_dir)
     dest = dest_dir / filename
     mirrors = default_mirrors(name) if mirrors is None else list(mirrors)
@@ -263,7 +265,7 @@ def download_pinned(name: str, filename: str, dest_dir: Path | str, sha256: str,
     for base in mirrors:
         url = _url(base, filename)
         try:
-            _fetch_once(url, dest, sha256, timeout, filename, progress, algo="sha256")
+            _fetch_once(url, dest, sha256, timeout, filename, progress, algo=algo)
             return dest
         except urllib.error.HTTPError as e:
             reasons.append(f"{_host(url)}: HTTP {e.code} {e.reason}")
