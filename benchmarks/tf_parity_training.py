@@ -113,7 +113,7 @@ def train_ganforge(args) -> None:
     cmd = [sys.executable, "-m", "ganforge", "train", "--preset", "mnist-dcgan", "--dataset", "fashion-mnist",
            "--data-dir", args.data, "--epochs", str(args.epochs), "--out", str(out), f"train.seed={args.seed}",
            f"train.precision={args.precision}", "train.checkpoint_every=1", f"train.keep_checkpoints={args.epochs}",
-           "train.progress=false"]
+           "train.progress=false", *args.overrides]
     subprocess.run(cmd, check=True)
     from ganforge.sampler import load_generator
     from ganforge.rundir import list_checkpoints, load_checkpoint
@@ -218,6 +218,8 @@ def main() -> None:
         a.add_argument("--out", required=True)
         if name == "ganforge":
             a.add_argument("--precision", default="auto")
+            a.add_argument("overrides", nargs="*", metavar="key=value",
+                           help="more preset overrides, e.g. g_optim.name=adam-keras d_optim.name=adam-keras")
     a = sub.add_parser("score")
     a.add_argument("runs", nargs="+")
     a = sub.add_parser("plot")

@@ -88,5 +88,5 @@ def test_a_long_registry_names_none_when_nothing_is_close():
 def test_the_projects_registries_answer_the_same_way():
     with pytest.raises(ConfigError, match=r"^unknown loss 'wgan_gp' \(did you mean 'wgan-gp'\?\)$"):
         OBJECTIVES.get("wgan_gp")
-    with pytest.raises(ConfigError, match=r"^unknown optimizer 'lbfgs' \(valid: adam, rmsprop, sgd\)$"):
+    with pytest.raises(ConfigError, match=r"^unknown optimizer 'lbfgs' \(valid: adam, adam-keras, rmsprop, sgd\)$"):
         OPTIMIZERS.get("lbfgs")

@@ -96,7 +96,7 @@ class StackConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = "adam"              # adam | rmsprop | sgd, see ganforge.train.optim.OPTIMIZERS
+    name: str = "adam"              # adam | adam-keras | rmsprop | sgd, see ganforge.train.optim.OPTIMIZERS
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     eps: float = 1e-8               # Keras' Adam uses 1e-7

@@ -23,6 +23,32 @@ def adam(params, cfg):
     return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
+@OPTIMIZERS.register("adam-keras", "Adam as Keras computes it: epsilon added to sqrt(v) before the bias correction "
+                                   "(Keras' default eps is 1e-7)")
+def adam_keras(params, cfg):
+    import torch
+
+    class KerasAdam(torch.optim.Adam):
+        """Keras' update, theta -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), is torch's with the epsilon
+        eps / sqrt(1 - b2^t) at step t: this sets that before each step. t comes from the optimiser's own state,
+        so a resumed run continues it."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            for group in self.param_groups:
+                group["keras_eps"] = group["eps"]
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                state = next((self.state[p] for p in group["params"] if self.state.get(p)), None)
+                t = int(state["step"]) + 1 if state else 1
+                group["eps"] = group["keras_eps"] / (1.0 - group["betas"][1] ** t) ** 0.5
+            return super().step(closure)
+
+    return KerasAdam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+
+
 @OPTIMIZERS.register("rmsprop", "RMSprop: lr, eps, weight_decay (betas unused)")
 def rmsprop(params, cfg):
     import torch
