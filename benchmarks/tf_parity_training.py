@@ -163,8 +163,10 @@ def plot(args) -> None:
     groups: dict[str, list[str]] = {}
     for name in runs:
         groups.setdefault(_group(name), []).append(name)
-    labels = {"tf": "TensorFlow tutorial (fp32)", "gf-fp32": "ganforge mnist-dcgan, fp32", "gf-auto": "ganforge mnist-dcgan, default (bf16 here)"}
-    colors = {"tf": "black", "gf-fp32": "tab:blue", "gf-auto": "tab:orange"}
+    labels = {"tf": "TensorFlow tutorial (fp32)", "gf-fp32": "ganforge mnist-dcgan, fp32",
+              "gf-auto": "ganforge mnist-dcgan, default (bf16 here)",
+              "gf-kadam": "ganforge mnist-dcgan, fp32, Keras' Adam (adam-keras)"}
+    colors = {"tf": "black", "gf-fp32": "tab:blue", "gf-auto": "tab:orange", "gf-kadam": "tab:green"}
     fig, ax = plt.subplots(figsize=(8, 4.5))
     rows = []
     for group, names in sorted(groups.items()):
@@ -190,6 +192,21 @@ def plot(args) -> None:
     for group, n, last, mean5, best in rows:
         fmt = lambda a: ", ".join(f"{v:.0f}" for v in a)  # noqa: E731
         print(f"| {labels.get(group, group)} | {n} | {fmt(last)} | {fmt(mean5)} | {fmt(best)} |")
+    print("\n| runs | mean FID over epochs 1-10 (per seed) | over epochs 11-20 (per seed) | "
+          "epoch-points above / inside / below TensorFlow's range |")
+    print("|---|---|---|---|")
+    tf_names = groups.get("tf", [])
+    for group, names in sorted(groups.items()):
+        first = ", ".join(f"{np.mean([runs[n][e] for e in range(1, 11) if e in runs[n]]):.0f}" for n in names)
+        second = ", ".join(f"{np.mean([runs[n][e] for e in range(11, 21) if e in runs[n]]):.0f}" for n in names)
+        counts = [0, 0, 0]
+        for n in names:
+            others = [t for t in tf_names if t != n]  # a TensorFlow run against the other TensorFlow seeds
+            for e in runs[n]:
+                ref = [runs[t][e] for t in others if e in runs[t]]
+                if len(ref) >= 2:
+                    counts[0 if runs[n][e] > max(ref) else 2 if runs[n][e] < min(ref) else 1] += 1
+        print(f"| {labels.get(group, group)} | {first} | {second} | {counts[0]} / {counts[1]} / {counts[2]} |")
     # the last epoch's first 16 samples of each run: one row of a grid per run
     names = [n for g in sorted(groups) for n in groups[g]]
     fig, axes = plt.subplots(len(names), 1, figsize=(8, 0.62 * len(names) + 0.3))
