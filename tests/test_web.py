@@ -5,13 +5,9 @@ latents are the Python samples'."""
 import base64
 import functools
 import hashlib
-import html
 import http.server
 import io
 import json
-import re
-import shutil
-import subprocess
 import tarfile
 import threading
 
@@ -27,13 +23,12 @@ from ganforge.errors import DataError
 from ganforge.export import export_generator
 from ganforge.sampler import load_generator
 from ganforge.train import Trainer
+from browser import CHROMIUM, Browser
 from ganforge import web
 
 pytest.importorskip("onnx", reason="ONNX export is the 'export' extra (pip install 'ganforge[export]')")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-         "--hide-scrollbars", "--force-device-scale-factor=1", "--virtual-time-budget=60000"]
+STATUS_ERROR = "document.getElementById('status').dataset.error && document.getElementById('status').textContent"
 TINY = {"data.name": "digits", "train.steps": 14, "train.batch_size": 64, "train.progress": False,
         "train.num_samples": 10, "train.threads": 1}
 
@@ -54,17 +49,18 @@ def ort_tgz(tmp_path_factory):
     return path
 
 
-def _page_pixels(page, z: torch.Tensor, second: torch.Tensor | None) -> tuple[dict, str]:
-    """Open the page from its file in headless Chromium with the test hook; (its test output, the DOM)."""
+def _page_pixels(page, z: torch.Tensor, second: torch.Tensor | None) -> tuple[dict, float]:
+    """Open the page from its file in headless Chromium with the test hook: (its test output, the pixel std of
+    the grid it drew on load)."""
     frag = "test=" + base64.b64encode(z.numpy().astype(np.float32).tobytes()).decode()
     if second is not None:
         raw = second.numpy().astype(np.int64 if second.dtype == torch.int64 else np.float32).tobytes()
         frag += "&second=" + base64.b64encode(raw).decode()
-    url = page.resolve().as_uri() + "#" + frag.replace("+", "%2B")
-    dom = subprocess.run([CHROMIUM, *FLAGS, "--dump-dom", url], capture_output=True, text=True, timeout=300).stdout
-    found = re.search(r'<pre id="test">([^<]*)</pre>', dom)
-    assert found and found.group(1), f"the page wrote no test output: {re.search(r'<p id=.status.*?</p>', dom, re.S)}"
-    return json.loads(html.unescape(found.group(1))), dom
+    with Browser() as browser:
+        browser.open(page.resolve().as_uri() + "#" + frag.replace("+", "%2B"))
+        out = browser.wait_for("document.getElementById('test').textContent", error=STATUS_ERROR)
+        std = float(browser.evaluate("document.getElementById('status').dataset.std"))
+    return json.loads(out), std
 
 
 @needs_chromium
@@ -77,10 +73,7 @@ def test_page_loads_from_a_file_draws_and_matches_python_samples(preset, ort_tgz
     sampler = load_generator(run)
     inputs = sampler.family.export_inputs(6, torch.Generator().manual_seed(11))
     z, second = inputs["z"], next((v for k, v in inputs.items() if k != "z"), None)
-    got, dom = _page_pixels(page, z, second)
-
-    assert 'data-error' not in dom and "pixel std" in dom
-    std = float(re.search(r'data-std="([0-9.]+)"', dom).group(1))
+    got, std = _page_pixels(page, z, second)
     assert std > 5, "the page's grid is blank"                                  # drawn from seed 0 on load
     expected = to_uint8(sampler.family.export_forward(sampler.G, {k: v for k, v in inputs.items()}).detach())
     pixels = np.asarray(got["pixels"]).reshape(expected.shape)
@@ -95,10 +88,12 @@ def test_page_screenshot_shows_the_grid_and_the_walk(ort_tgz, tmp_path):
     page = tmp_path / "demo.html"
     export_generator(run, "web", page, ort=ort_tgz)
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, *FLAGS, "--window-size=900,700", f"--screenshot={shot}", page.resolve().as_uri()],
-                   capture_output=True, timeout=300, cwd=tmp_path)
+    with Browser((900, 700)) as browser:
+        browser.open(page.resolve().as_uri())
+        browser.wait_for("document.getElementById('status').dataset.std", error=STATUS_ERROR)
+        browser.screenshot(shot)
     screen = np.asarray(Image.open(shot).convert("RGB"))
-    assert screen.shape == (700, 900, 3)
+    assert screen.shape[1:] == (900, 3) and screen.shape[0] > 500            # the viewport of a 900x700 window
     assert len(np.unique(screen.reshape(-1, 3), axis=0)) > 50                    # text, controls and samples
 
 
