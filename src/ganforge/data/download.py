@@ -166,10 +166,10 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _fetch_once(url: str, dest: Path, md5: str, timeout: float, label: str, progress: bool,
+def _fetch_once(url: str, dest: Path, digest_hex: str, timeout: float, label: str, progress: bool,
                 algo: str = "md5") -> None:
-    """Stream ``url`` into a temp file in ``dest.parent``; check its ``algo`` digest against ``md5`` (named for the
-    data sets' checksums; a sha256 for pinned files); move to ``dest``. Raises on failure."""
+    """Stream ``url`` into a temp file in ``dest.parent``; check its ``algo`` digest against ``digest_hex``; move
+    to ``dest``. Raises on failure."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     ok = False
     try:
@@ -186,8 +186,8 @@ def _fetch_once(url: str, dest: Path, md5: str, timeout: float, label: str, prog
             finally:
                 bar.close()
         got = digest.hexdigest()
-        if got != md5:
-            raise ValueError(f"{algo} mismatch (got {got}, expected {md5})")
+        if got != digest_hex:
+            raise ValueError(f"{algo} mismatch (got {got}, expected {digest_hex})")
         os.replace(tmp, dest)
         ok = True
     finally:
@@ -196,6 +196,30 @@ def _fetch_once(url: str, dest: Path, md5: str, timeout: float, label: str, prog
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+
+
+def _fetch_from_mirrors(dest: Path, mirrors: list[str], digest_hex: str, algo: str, timeout: float, label: str,
+                        progress: bool) -> str | None:
+    """Fetch ``dest.name`` into ``dest`` from the first mirror that serves it with the right digest: None when one
+    did, else why none did (each mirror's reason, or that none is configured)."""
+    reasons = []
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        reasons.append(f"cannot create {pretty_path(dest.parent)}: {e.strerror or e}")
+        mirrors = []
+    for base in mirrors:
+        url = _url(base, dest.name)
+        try:
+            _fetch_once(url, dest, digest_hex, timeout, label, progress, algo=algo)
+            return None
+        except urllib.error.HTTPError as e:
+            reasons.append(f"{_host(url)}: HTTP {e.code} {e.reason}")
+        except urllib.error.URLError as e:
+            reasons.append(f"{_host(url)}: {getattr(e.reason, 'strerror', None) or e.reason}")
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            reasons.append(f"{_host(url)}: {str(e) or type(e).__name__}")
+    return ", ".join(reasons) or "no mirror configured"
 
 
 def download_file(
@@ -223,58 +247,27 @@ def download_file(
         except KeyError:
             raise DataError(f"no checksum known for {name} file {filename}") from None
     mirrors = default_mirrors(name) if mirrors is None else list(mirrors)
-    reasons = []
-    try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        reasons.append(f"cannot create {pretty_path(dest_dir)}: {e.strerror or e}")
-        mirrors = []
-    for base in mirrors:
-        url = _url(base, filename)
-        try:
-            _fetch_once(url, dest, md5, timeout, f"{name} {filename}", progress)
-            return dest
-        except urllib.error.HTTPError as e:
-            reasons.append(f"{_host(url)}: HTTP {e.code} {e.reason}")
-        except urllib.error.URLError as e:
-            reasons.append(f"{_host(url)}: {getattr(e.reason, 'strerror', None) or e.reason}")
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            reasons.append(f"{_host(url)}: {str(e) or type(e).__name__}")
-    reason = ", ".join(reasons) or "no mirror configured"
+    reason = _fetch_from_mirrors(dest, mirrors, md5, "md5", timeout, f"{name} {filename}", progress)
+    if reason is None:
+        return dest
     raise DataError(
         f"could not download {name} ({filename}): {reason}; "
         f"put {_what_to_put(name)} in {pretty_path(data_cache_dir(name))} or pass --data-dir DIR"
     )
 
 
-def download_pinned(name: str, filename: str, dest_dir: Path | str, sha256: str, *, mirrors: list[str] | None = None,
+def download_pinned(name: str, filename: str, dest_dir: Path | str, digest: str, *, mirrors: list[str] | None = None,
                     timeout: float = TIMEOUT_S, progress: bool = True, what_to_do: str = "", algo: str = "sha256") -> Path:
     """Download ``filename`` (e.g. network weights) into ``dest_dir`` from ``mirrors`` (default: ``$GANFORGE_MIRROR``
     with ``{name}`` filled in, then the built-in mirrors of ``name``), keeping it only if its ``algo`` digest (hex)
-    is ``sha256``; atomic, with the user's usual file mode. A one-line ``DataError`` (ending in ``what_to_do``)
+    is ``digest``; atomic, with the user's usual file mode. A one-line ``DataError`` (ending in ``what_to_do``)
     when every mirror fails."""
-    dest_dir = Path(dest_dir)
-    dest = dest_dir / filename
+    dest = Path(dest_dir) / filename
     mirrors = default_mirrors(name) if mirrors is None else list(mirrors)
-    reasons = []
-    try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        reasons.append(f"cannot create {pretty_path(dest_dir)}: {e.strerror or e}")
-        mirrors = []
-    for base in mirrors:
-        url = _url(base, filename)
-        try:
-            _fetch_once(url, dest, sha256, timeout, filename, progress, algo=algo)
-            return dest
-        except urllib.error.HTTPError as e:
-            reasons.append(f"{_host(url)}: HTTP {e.code} {e.reason}")
-        except urllib.error.URLError as e:
-            reasons.append(f"{_host(url)}: {getattr(e.reason, 'strerror', None) or e.reason}")
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            reasons.append(f"{_host(url)}: {str(e) or type(e).__name__}")
-    raise DataError(f"could not download {filename}: {', '.join(reasons) or 'no mirror configured'}"
-                    + (f"; {what_to_do}" if what_to_do else ""))
+    reason = _fetch_from_mirrors(dest, mirrors, digest, algo, timeout, filename, progress)
+    if reason is None:
+        return dest
+    raise DataError(f"could not download {filename}: {reason}" + (f"; {what_to_do}" if what_to_do else ""))
 
 
 def download_files(
