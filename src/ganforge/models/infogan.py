@@ -21,20 +21,8 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.layers import Reshape
+from ganforge.models.layers import Reshape, normal_init
 from ganforge.ops import Conv2d, ConvTranspose2d, Linear
-
-
-def reference_init(module: nn.Module) -> None:
-    """The released code's initialisation: weights ~ N(0, 0.02), zero biases, batch norm scale ~ N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 def _check_size(shape) -> int:
@@ -65,7 +53,7 @@ class InfoGANGenerator(Generator):
             ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),    # -> (B, 64, 2s, 2s)
             ConvTranspose2d(width, c, 4, 2, 1), nn.Tanh(),                                   # -> (B, C, 4s, 4s)
         )
-        reference_init(self)
+        normal_init(self)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         if c is None or c.shape[1] != self.code_dim:
@@ -96,7 +84,7 @@ class InfoGANDiscriminator(Discriminator):
             Linear(16 * width, 2 * width), nn.BatchNorm1d(2 * width), nn.LeakyReLU(slope),  # -> (B, 128)
             Linear(2 * width, q_dim),                                                        # -> (B, q_dim)
         )
-        reference_init(self)
+        normal_init(self)
 
     def forward(self, x: torch.Tensor, y=None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(x)

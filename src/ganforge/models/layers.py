@@ -36,6 +36,20 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def normal_init(module: nn.Module) -> None:
+    """Weights of every conv, transposed conv and linear layer ~ N(0, 0.02) with zero biases, and every batch
+    norm's scale ~ N(1, 0.02) with zero shift (1-d too): the released InfoGAN and StackGAN code's initialisation.
+    (``dcgan_init`` leaves 1-d batch norms at PyTorch's defaults, as the runs made with it did.)"""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
 class Reshape(nn.Module):
     def __init__(self, *shape: int):
         super().__init__()

@@ -29,20 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import ConfigError
-from ganforge.models.layers import Reshape
+from ganforge.models.layers import Reshape, normal_init
 from ganforge.ops import Conv2d, Linear
-
-
-def reference_init(module: nn.Module) -> None:
-    """The released code's initialisation: conv and linear weights ~ N(0, 0.02), batch norm scales ~ N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 def stage_sizes(shape, factor: int) -> tuple[int, int]:
@@ -174,7 +162,7 @@ class StackGenerator(nn.Module):
         self.stage1 = StageIGenerator(z_dim, c_dim, c, s1, width)
         self.ca2 = CondAug(num_classes, embed_dim, c_dim)
         self.stage2 = StageIIGenerator(c_dim, c, width, factor)
-        reference_init(self)
+        normal_init(self)
 
     def forward(self, z, y, eps1=None, eps2=None, stages: int = 2):
         """Stage I's images (B, C, s1, s1) and, with ``stages=2``, stage II's (B, C, S, S) (else None)."""
@@ -196,7 +184,7 @@ class StackDiscriminator(nn.Module):
         self.sizes = (s1, s2)
         self.d1 = StageDiscriminator(c, s1, num_classes, embed_dim, c_dim, width)
         self.d2 = StageDiscriminator(c, s2, num_classes, embed_dim, c_dim, width)
-        reference_init(self)
+        normal_init(self)
 
     def forward(self, x, y):
         """The logits of the stage whose D takes images of x's size."""
