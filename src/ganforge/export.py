@@ -62,14 +62,15 @@ def exported_module(sampler) -> tuple[nn.Module, dict[str, torch.Tensor], dict]:
         raise GanforgeError(f"family '{family.name}' has {len(examples)} generator inputs; export takes one or two")
     module = (_One if len(examples) == 1 else _Two)(family, sampler.G, list(examples)).eval()
     out_shape = list(family.spec.shape)
+    family_meta = family.export_meta()
     meta = {
         "format": "ganforge-generator/1",
         "family": family.name,
-        "inputs": family.export_meta()["inputs"],
+        "inputs": family_meta["inputs"],
         "output": {"name": "images" if len(out_shape) == 3 else "points", "shape": ["B", *out_shape],
                    "dtype": "float32", "range": [-1.0, 1.0], "layout": "NCHW" if len(out_shape) == 3 else "N2",
                    "to_uint8": "round((clamp(x, -1, 1) + 1) * 127.5)"},
-        **{k: v for k, v in family.export_meta().items() if k != "inputs"},
+        **{k: v for k, v in family_meta.items() if k != "inputs"},
     }
     return module, examples, meta
 
@@ -127,7 +128,7 @@ def export_generator(run: str | Path, fmt: str, out: str | Path, force: bool = F
     (``torchscript``, ``onnx``, or ``web``: a page that runs the ONNX file with onnxruntime-web, ``ort`` a local
     copy of it); returns the metadata stored with it."""
     from ganforge.rundir import latest_checkpoint, load_checkpoint
-    from ganforge.sampler import load_generator
+    from ganforge.sampler import sampler_from_checkpoint
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
@@ -138,11 +139,13 @@ def export_generator(run: str | Path, fmt: str, out: str | Path, force: bool = F
         raise GanforgeError(f"--out {out} is a folder; name the file to write")
     if out.exists() and not force:
         raise GanforgeError(f"{out} already exists; choose another --out or pass --force to replace it")
+    if ort is not None and fmt != "web":
+        raise ConfigError("--ort gives onnxruntime-web for --format web; drop it")
     path = Path(run)
     if not path.exists():
         raise GanforgeError(f"{path} does not exist; give a run directory or a checkpoint file")
     state = load_checkpoint(path) if path.is_file() else latest_checkpoint(path)
-    sampler = load_generator(path)
+    sampler = sampler_from_checkpoint(state)
     sampler.use_stage(None)
     module, examples, meta = exported_module(sampler)
     meta.update({"preset": state["config"].get("preset"), "data": state["config"]["data"]["name"],
@@ -150,8 +153,6 @@ def export_generator(run: str | Path, fmt: str, out: str | Path, force: bool = F
                  "weights": "G_ema" if state.get("G_ema") is not None else "G"})
     text = json.dumps(meta, indent=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if ort is not None and fmt != "web":
-        raise ConfigError("--ort gives onnxruntime-web for --format web; drop it")
     if fmt == "web":
         from ganforge.web import ort_web, page
 

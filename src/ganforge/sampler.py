@@ -109,7 +109,11 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", ema:
     path = Path(run_dir)
     if not path.exists():
         raise CheckpointError(f"{path} does not exist; give a run directory or a checkpoint file")
-    state = load_checkpoint(path) if path.is_file() else latest_checkpoint(path)
+    return sampler_from_checkpoint(load_checkpoint(path) if path.is_file() else latest_checkpoint(path), device, ema)
+
+
+def sampler_from_checkpoint(state: dict, device: str | torch.device = "cpu", ema: bool = True) -> Sampler:
+    """The generator of a loaded checkpoint (its EMA weights when it kept them and ``ema``)."""
     family = load_family(state)
     weights = state["G_ema"] if ema and state.get("G_ema") is not None else state["G"]
     family.G.load_state_dict(weights, strict=True)

@@ -277,7 +277,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
     """Sample ``num`` images from a run's newest checkpoint (or a checkpoint file), score them,
     append the result to the run's metrics.jsonl and draw D's histograms (d_hist.png, d_sorted.png)."""
     from ganforge.config import from_saved
-    from ganforge.sampler import load_generator
+    from ganforge.sampler import sampler_from_checkpoint
 
     if num < MIN_SAMPLES:
         raise ConfigError(f"--num must be at least {MIN_SAMPLES}, got {num}")
@@ -286,7 +286,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
     ckpt = path if path.is_file() else Path(state["path"])
     run_dir = RunDir(ckpt.parent.parent)  # RUN_DIR/checkpoints/ckpt_<step>.pt
     cfg = from_saved(state["config"])
-    sampler = load_generator(ckpt, device=device)
+    sampler = sampler_from_checkpoint(state, device=device)
     sampler.use_stage(stage, upsampled=True)
     family = sampler.family
     x, y = family.eval_samples(sampler.G, num, seed)
