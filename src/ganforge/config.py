@@ -119,6 +119,8 @@ class TrainConfig:
     g_mode_for_d: str = "train"     # G drawing D's fakes: train (batch statistics) | eval (running statistics, no dropout)
     g_reuses_d_latents: bool = False  # G's update takes the latents (z, labels) of the step's last D update
     d_bn_for_g: str = "batch"       # D's batch norm in G's update: batch (the fakes' statistics) | running (D's running ones)
+    fake_batch: str = "real"        # fakes meeting a real batch in D's update: real (as many) | full (train.batch_size,
+                                    # also on an epoch's short last batch: the TensorFlow tutorial's train_step)
     seed: int = 0
     device: str = "cpu"             # cpu | cuda | auto
     precision: str = "fp32"         # fp32 | bf16 | fp16 | auto (bf16 where the hardware has it, else fp32)
@@ -377,6 +379,7 @@ def validate(cfg: RunConfig) -> None:
         "train.d_update": (t.d_update, ("joint", "split")),
         "train.g_mode_for_d": (t.g_mode_for_d, ("train", "eval")),
         "train.d_bn_for_g": (t.d_bn_for_g, ("batch", "running")),
+        "train.fake_batch": (t.fake_batch, ("real", "full")),
         "model.noise": (cfg.model.noise, ("normal", "uniform")),
         "model.padding": (cfg.model.padding, ("tf", "symmetric")),
         "g_optim.name": (cfg.g_optim.name, tuple(OPTIMIZERS.names())),
@@ -391,6 +394,9 @@ def validate(cfg: RunConfig) -> None:
     for setting, on in alternating_only.items():
         if on and t.update != "alternating":
             raise ConfigError(f"{setting} applies to separate D and G updates; it needs train.update=alternating")
+    if t.fake_batch == "full" and cfg.loss.name == "wgan-gp":
+        raise ConfigError("train.fake_batch=full can make the fake batch larger than the real one; loss.name=wgan-gp "
+                          "pairs them one to one (use train.fake_batch=real)")
     if t.g_reuses_d_latents and t.g_before_d:
         raise ConfigError("train.g_reuses_d_latents=true needs the step's D update before G's; set train.g_before_d=false")
     if t.d_update == "split" and cfg.loss.name == "wgan-gp":

@@ -33,6 +33,12 @@ def test_cifar10_dcgan_preset_is_the_books_loop():
     assert (cfg.train.epochs, cfg.train.batch_size, cfg.data.shuffle) == (500, 100, False)
 
 
+def test_seed_000_preset_draws_a_full_batch_of_latents_every_step():
+    t = resolve("mnist-dcgan").train
+    assert (t.update, t.fake_batch, t.batch_size) == ("simultaneous", "full", 256)
+    assert resolve("mnist-dcgan").data.drop_last is False                 # tf.data keeps the short last batch
+
+
 def test_seed_001_mlp_and_seed_002_presets_take_the_documents_loops():
     for name in ("mnist-gan", "mnist-gan-minimax", "mnist-lsgan", "mnist-wgan"):
         assert resolve(name).train.epochs == 1000, name                    # num_epochs = 1000
@@ -211,6 +217,50 @@ def test_split_d_update_in_closed_form(loss_name):
     torch.testing.assert_close(D.lin.bias.detach().double(), b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("fake_batch", ["full", "real"])
+def test_simultaneous_step_on_a_short_batch_draws_the_latents_asked_for(fake_batch):
+    """The TensorFlow tutorial's train_step draws BATCH_SIZE latents even for the epoch's short last batch:
+    with train.fake_batch=full, 5 real images meet 8 fakes; D's loss averages each side over its own count.
+    Both updates (SGD, D(x) = w.x + b, G(z) = Az + c) against float64 maths."""
+    cfg = resolve("mnist-gan", {"train.update": "simultaneous", "train.g_reuses_d_latents": False,
+                                "train.fake_batch": fake_batch, "train.batch_size": 8, "model.z_dim": 2,
+                                "g_optim.name": "sgd", "g_optim.lr": 0.5, "g_optim.betas": [0.0, 0.999],
+                                "d_optim.name": "sgd", "d_optim.lr": 0.5, "d_optim.betas": [0.0, 0.999]})
+    torch.manual_seed(3)
+    G, D = LinearG(), LinearD()
+    s = train_on(build_family(cfg, DataSpec(cfg.data.name, (3,))), G, D)
+    zs = []
+    G.register_forward_pre_hook(lambda m, args: zs.append(args[0].detach().double()))
+    real = torch.randn(5, 3)
+    A, c = G.lin.weight.detach().double(), G.lin.bias.detach().double()
+    w, b = D.lin.weight.detach().double().squeeze(0), D.lin.bias.detach().double()
+    s.step(0, [Batch(real)])
+    (z,) = zs
+    assert z.shape == ((8, 2) if fake_batch == "full" else (5, 2))
+    x, fake = real.double(), z @ A.T + c
+    r, f = x @ w + b, fake @ w + b
+    g_r, g_f = -torch.sigmoid(-r) / len(r), torch.sigmoid(f) / len(f)   # d L_D / d logit, each side its own mean
+    g_g = -torch.sigmoid(-f) / len(f)                                    # non-saturating G: d L_G / d logit
+    dfake = g_g[:, None] * w[None, :]                                   # d L_G / d G(z)
+    expect = {"D.w": w - 0.5 * (g_r @ x + g_f @ fake), "D.b": b - 0.5 * (g_r.sum() + g_f.sum()),
+              "G.A": A - 0.5 * dfake.T @ z, "G.c": c - 0.5 * dfake.sum(0)}
+    got = {"D.w": D.lin.weight.squeeze(0), "D.b": D.lin.bias, "G.A": G.lin.weight, "G.c": G.lin.bias}
+    for name, value in expect.items():
+        torch.testing.assert_close(got[name].detach().double(), value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("fake_batch", ["full", "real"])
+def test_d_update_on_a_short_batch_meets_the_fakes_asked_for(fake_batch):
+    cfg = resolve("mnist-gan", {"train.fake_batch": fake_batch, "train.batch_size": 8, "model.z_dim": 2,
+                                "train.g_reuses_d_latents": False})
+    G, D = LinearG(), LinearD()
+    s = train_on(build_family(cfg, DataSpec(cfg.data.name, (3,))), G, D)
+    zs = []
+    G.register_forward_pre_hook(lambda m, args: zs.append(args[0].shape))
+    s.step(0, [Batch(torch.randn(5, 3))])
+    assert zs == [(8 if fake_batch == "full" else 5, 2), (8, 2)]        # D's fakes, then G's (always a full batch)
+
+
 def mode_log(module):
     """Records, on every forward call of ``module``, the training flag of each of its submodules."""
     seen = []
@@ -269,6 +319,8 @@ def test_g_update_on_the_latents_of_d_update(digits28, reuse):
     ({"train.g_reuses_d_latents": True, "train.g_before_d": True}, "set train.g_before_d=false"),
     ({"train.d_update": "split", "loss.name": "wgan-gp"}, "gradient penalty"),
     ({"train.extra_d_on": "middle"}, "must be one of last, first"),
+    ({"train.fake_batch": "full", "train.update": "simultaneous", "loss.name": "wgan-gp"}, "pairs them one to one"),
+    ({"train.fake_batch": "half"}, "must be one of real, full"),
     ({"train.d_updates": "split"}, "unknown config key 'train.d_updates'.*train.d_update"),
 ])
 def test_schedule_options_are_checked(over, message):

@@ -110,6 +110,11 @@ class LatentGAN(Family):
             f, f_cls = split_logits(self.train_forms.D(fake, fake_y))
             return self.obj.g_loss(upcast(f)) + self._aux(f_cls, fake_y)
 
+    def _fake_count(self, real: Tensor) -> int:
+        """How many fakes meet ``real`` in D's loss: as many, or ``train.batch_size`` with ``train.fake_batch=full``
+        (different only on an epoch's short last batch)."""
+        return self.cfg.train.batch_size if self.cfg.train.fake_batch == "full" else real.shape[0]
+
     def _fakes_for_d(self, n: int):
         """Latents and G's images for a D update, without autograd; with ``train.g_mode_for_d=eval`` G runs
         in inference mode (batch norm's running statistics, no dropout), as Keras' ``generator.predict``."""
@@ -122,7 +127,7 @@ class LatentGAN(Family):
     # -- the seam -------------------------------------------------------------------------------
     def d_losses(self, batch: Batch, split: bool = False) -> Iterator[Tensor]:
         real, real_y = batch.x, batch.y
-        fake, fake_y = self._fakes_for_d(real.shape[0])
+        fake, fake_y = self._fakes_for_d(self._fake_count(real))
         fake = fake.to(real.dtype)
         if not split:
             loss, _, _ = self._d_loss(real, real_y, fake, fake_y)
@@ -170,7 +175,7 @@ class LatentGAN(Family):
         """
         forms = self.train_forms
         real, real_y = batch.x, batch.y
-        z, fake_y = self.latent(real.shape[0])
+        z, fake_y = self.latent(self._fake_count(real))
         with forms.autocast():
             fake = forms.G(z, fake_y)
         if forms.one_backward:  # one extra D pass over the fake batch, through a frozen D
