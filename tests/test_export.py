@@ -34,6 +34,8 @@ def _tiny_run(preset: str, root) -> tuple:
             "train.num_samples": 10, "train.threads": 1}
     if preset == "ring8-gan":
         over["data.name"] = "ring8"
+    if resolve(preset).family == "pix2pix" and not resolve(preset).data.pairs:
+        over["data.pairs"] = "edges"                     # a paired-folder preset, on pairs made from the digits
     if resolve(preset).family == "stackgan":
         over["stack.stage1_epochs"] = 0
         over["stack.schedule"] = "joint"
@@ -44,6 +46,8 @@ def _tiny_run(preset: str, root) -> tuple:
 def _expected(sampler, inputs: dict) -> torch.Tensor:
     """ganforge's own values for the exported generator's inputs."""
     fam = sampler.family
+    if fam.translates:
+        return fam.generate(sampler.G, inputs)
     if fam.name == "infogan":
         k = len(fam.cat_sizes)
         return fam.generate(sampler.G, {"z": inputs["z"], "cat": inputs["codes"][:, :k].long(),
@@ -61,6 +65,8 @@ def test_every_preset_exports_and_matches_its_samples(preset, tmp_path):
     assert [i["name"] for i in meta["inputs"]] == list(inputs)
     expected = _expected(sampler, {k: v.clone() for k, v in inputs.items()})
     assert list(expected.shape[1:]) == meta["output"]["shape"][1:]
+    if sampler.family.translates:                           # a translator's input is an image of the source shape
+        assert meta["inputs"][0]["shape"][1:] == list(sampler.family.source_shape)
 
     session = ort.InferenceSession(str(onnx_path))
     assert [i.name for i in session.get_inputs()] == list(inputs)

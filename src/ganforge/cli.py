@@ -176,6 +176,34 @@ def _sample_interpolation(args) -> int:
     return 0
 
 
+def cmd_translate(args) -> int:
+    from ganforge.errors import ConfigError
+    from ganforge.translate import FITS, read_inputs, translate, write_outputs
+
+    out = Path(args.out)
+    if args.fit not in FITS:
+        raise ConfigError(f"--fit must be one of {', '.join(FITS)}, got '{args.fit}'")
+    from ganforge.rundir import latest_checkpoint, load_checkpoint
+    from ganforge.sampler import sampler_from_checkpoint
+
+    path = Path(args.run_dir)
+    state = load_checkpoint(path) if path.is_file() else latest_checkpoint(path)
+    sampler = sampler_from_checkpoint(state, device=args.device)
+    family = sampler.family
+    if not family.translates:
+        raise ConfigError(f"this run's model (family '{family.name}') draws images from latents; translate applies "
+                          "image-to-image models (pix2pix); use ganforge sample RUN")
+    if args.direction is not None:
+        directions = getattr(family, "directions", None)
+        if not directions:
+            raise ConfigError(f"this model translates one way (source -> target); drop --direction {args.direction}")
+        family.set_direction(args.direction)
+    items = read_inputs(args.input, family.source_shape[0])
+    outs = translate(family, sampler.G, [im for _, im in items], fit=args.fit, device=args.device)
+    print("wrote " + write_outputs(outs, [name for name, _ in items], out, force=args.force))
+    return 0
+
+
 def cmd_report(args) -> int:
     from ganforge.viz import write_report
 
@@ -199,11 +227,13 @@ _ROWS = [
     ("is", "IS", "Inception Score with the reference classifier; at most the number of classes"),
     ("precision", "precision", "share of samples inside the real images' k=3 manifold"),
     ("recall", "recall", "share of real images inside the samples' k=3 manifold"),
-    ("class_acc", "class accuracy", "samples the classifier puts in their intended class"),
+    ("class_acc", "class accuracy", "samples the classifier puts in their intended class (a translation: its source's)"),
     ("code_acc", "code accuracy", "samples whose class is their categorical code's, codes matched one-to-one to classes"),
     ("modes_covered", "modes covered", "mixture modes with enough high-quality samples"),
     ("high_quality", "high quality", "share of samples within 3 std of a mode centre"),
     ("kl_modes", "KL(modes || uniform)", "0 when high-quality samples spread evenly over the modes"),
+    ("psnr", "PSNR (dB)", "translations against their targets, mean over images; higher is closer"),
+    ("l1", "L1 (0-255)", "mean absolute difference of translations to their targets; lower is closer"),
 ]
 
 
@@ -370,6 +400,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--interpolate", type=int, metavar="K", help="walk through the latents of K seeds (slerp); --out a .png strip or .gif")
     s.add_argument("--steps", type=int, default=8, help="images between two seeds with --interpolate (default 8)")
     s.set_defaults(func=cmd_sample)
+
+    tr = sub.add_parser("translate", help="apply a trained translator (pix2pix) to your own images",
+                        description="Translate image files, a folder of images or an .npz with a trained "
+                                    "image-to-image model (pix2pix). Images of the model's input size are used as "
+                                    "they are; others are resized to it (--fit resize) or cut into tiles of it "
+                                    "(--fit tile: the output keeps the picture's proportions, enlarged x4 by an "
+                                    "sr4 model).")
+    tr.add_argument("run_dir", help="run directory (or checkpoint file)")
+    tr.add_argument("--input", required=True, help="an image file, a folder of images, or FILE.npz (arr_0 uint8 N,H,W[,C])")
+    tr.add_argument("--out", required=True, help="a folder for PNGs (one per input, same name) or FILE.npz")
+    tr.add_argument("--fit", default="resize", help="inputs of another size: resize (default) or tile")
+    tr.add_argument("--direction", choices=["a2b", "b2a"], help="two-way models (CycleGAN): which way")
+    tr.add_argument("--device", default="cpu", help="cpu or cuda")
+    tr.add_argument("--force", action="store_true", help="replace existing output files")
+    tr.set_defaults(func=cmd_translate)
 
     r = sub.add_parser("report", help="write report.html for a run", description="Write a self-contained HTML report of a run.")
     r.add_argument("run_dir", help="run directory")

@@ -31,6 +31,8 @@ class DataConfig:
     download: bool = True           # fetch into the cache when not found locally
     drop_last: bool = True          # drop the last partial batch of each epoch
     shuffle: bool = True            # a new order every epoch; false: the data set's own order every epoch
+    pairs: str | None = None        # a pair maker giving each image a translation source (data/pairs.py):
+                                    # sr4 | inpaint | inpaint-centre | colorize | edges (paired:PATH needs none)
 
 
 @dataclass
@@ -77,6 +79,16 @@ class InfoConfig:
     lambda_cat: float = 1.0         # weight of the categorical codes' cross-entropy (the paper: 1)
     lambda_cont: float = 1.0        # weight of the continuous codes' unit-variance Gaussian -log Q(c|x), i.e.
                                     # 0.5 (c - mu)^2 (the released code: 1 with the variance fixed at 1)
+
+
+@dataclass
+class PixConfig:
+    """pix2pix (family pix2pix; Isola et al. 2017): G's loss is adv_weight x the adversarial term + l1_weight x L1."""
+
+    l1_weight: float = 100.0        # lambda of |G(x) - y|_1 (the paper: 100)
+    adv_weight: float = 1.0         # the adversarial term's weight; 0 trains the U-Net on L1 alone (no D update)
+    d_layers: int = 3               # PatchGAN's stride-2 layers: 3 sees 70x70-pixel patches (the paper), 1 16x16
+    dropout: float = 0.5            # in the U-Net's three innermost decoder layers (the paper's noise)
 
 
 @dataclass
@@ -154,6 +166,7 @@ class RunConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     info: InfoConfig = field(default_factory=InfoConfig)
     stack: StackConfig = field(default_factory=StackConfig)
+    pix: PixConfig = field(default_factory=PixConfig)
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -407,6 +420,7 @@ def validate(cfg: RunConfig) -> None:
     FAMILIES.get(cfg.family)  # one-line error naming the valid ones
     _validate_info(cfg)
     _validate_stack(cfg)
+    _validate_pix(cfg)
     if t.precision == "fp16" and t.device == "cpu":
         raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 (or auto) on CPU")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
@@ -495,6 +509,53 @@ def _validate_stack(cfg: RunConfig) -> None:
         raise ConfigError("family stackgan has no simultaneous update; use train.update=alternating")
 
 
+PIX2PIX_LOSSES = ("ns", "lsgan")
+PAIR_MAKERS = ("sr4", "inpaint", "inpaint-centre", "colorize", "edges")  # data/pairs.py (without importing torch)
+
+
+def _validate_pix(cfg: RunConfig) -> None:
+    """pix2pix's settings (``pix.*``) and what family pix2pix trains."""
+    d = cfg.data
+    if d.pairs is not None and d.pairs not in PAIR_MAKERS:
+        raise ConfigError(f"data.pairs must be one of {', '.join(PAIR_MAKERS)}, got '{d.pairs}'{did_you_mean(d.pairs, PAIR_MAKERS)}")
+    if cfg.model.arch == "pix2pix" and cfg.family != "pix2pix":
+        raise ConfigError("model.arch=pix2pix is pix2pix's U-Net and PatchGAN; set family=pix2pix")
+    if cfg.family != "pix2pix":
+        if d.pairs is not None:
+            raise ConfigError(f"data.pairs makes translation pairs; family '{cfg.family}' draws from latents "
+                              "(set family=pix2pix or drop data.pairs)")
+        return
+    if cfg.model.arch != "pix2pix":
+        raise ConfigError(f"family pix2pix trains model.arch=pix2pix (U-Net G, PatchGAN D), got '{cfg.model.arch}'")
+    if d.pairs is None and not d.name.startswith("paired:"):
+        raise ConfigError(f"family pix2pix learns source -> target pairs; data set '{d.name}' has none: set data.pairs "
+                          f"({', '.join(PAIR_MAKERS)}) or use --dataset paired:PATH")
+    p = cfg.pix
+    for key in ("l1_weight", "adv_weight"):
+        if getattr(p, key) < 0:
+            raise ConfigError(f"pix.{key} must be 0 or more, got {getattr(p, key)}")
+    if p.l1_weight == 0 and p.adv_weight == 0:
+        raise ConfigError("pix.l1_weight and pix.adv_weight are both 0: G would learn nothing; set one of them")
+    if not 1 <= p.d_layers <= 5:
+        raise ConfigError(f"pix.d_layers must be 1 to 5 (3: the paper's 70x70 patches), got {p.d_layers}")
+    if not 0 <= p.dropout < 1:
+        raise ConfigError(f"pix.dropout must be in [0, 1), got {p.dropout}")
+    if cfg.loss.name not in PIX2PIX_LOSSES:
+        raise ConfigError(f"family pix2pix trains with loss.name one of {', '.join(PIX2PIX_LOSSES)}, got '{cfg.loss.name}'")
+    if cfg.loss.r1_weight > 0 or cfg.loss.clip is not None:
+        raise ConfigError("family pix2pix has no R1 penalty or weight clipping; set loss.r1_weight=0 and loss.clip=null")
+    if cfg.model.conditional:
+        raise ConfigError("family pix2pix is conditioned on its source image, not on labels; set model.conditional=false")
+    if cfg.train.update != "alternating":
+        raise ConfigError("family pix2pix has no simultaneous update; use train.update=alternating")
+    if cfg.train.eval_every:
+        raise ConfigError("family pix2pix is scored on its test pairs by ganforge eval RUN after training; "
+                          "set train.eval_every=0")
+    if cfg.train.augment not in ("", "off"):
+        raise ConfigError("family pix2pix has no DiffAugment form (it would shift the source and the target apart); "
+                          "set train.augment=off")
+
+
 def validate_new_run(cfg: RunConfig) -> None:
     """Settings that would be silently ignored or would train something other than asked: refused for new
     configs (presets and overrides); a stored run's config is still read, sampled and evaluated as it was."""
@@ -504,6 +565,9 @@ def validate_new_run(cfg: RunConfig) -> None:
     if cfg.family != "infogan" and cfg.info != InfoConfig():
         raise ConfigError(f"info.* sets InfoGAN's latent codes; family '{cfg.family}' has none (set family=infogan "
                           "or drop the info.* settings)")
+    if cfg.family != "pix2pix" and cfg.pix != PixConfig():
+        raise ConfigError(f"pix.* sets pix2pix's losses and networks; family '{cfg.family}' has none (set family=pix2pix "
+                          "or drop the pix.* settings)")
     if cfg.family != "stackgan" and cfg.stack != StackConfig():
         raise ConfigError(f"stack.* sets StackGAN's stages; family '{cfg.family}' has none (set family=stackgan "
                           "or drop the stack.* settings)")

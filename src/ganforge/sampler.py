@@ -64,6 +64,9 @@ class Sampler(nn.Module):
         sequence of ``n`` ints. ``seed`` makes the draw repeatable. ``z`` gives the latents directly.
         ``codes``: ``{name: value}`` fixes latent codes of a model that has them (InfoGAN: ``{"cat": 3, "c1": 0.5}``).
         """
+        if self.family.translates:
+            raise ConfigError(f"a '{self.family.name}' model translates images; use ganforge translate RUN --input "
+                              "FILE|DIR|FILE.npz --out DIR|FILE.npz")
         if not hasattr(self.family, "sample_inputs"):
             raise ConfigError(f"a '{self.family.name}' model does not draw samples from latents")
         if codes and not self.code_names:

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ganforge.data import cifar, digits, download as dl, folder, idx, mixtures
+from ganforge.data import cifar, digits, download as dl, folder, idx, mixtures, pairs as pairs_
 from ganforge.data.download import cache_dir, data_cache_dir, download_file, download_files, pretty_path
 from ganforge.data.mixtures import mixture_centers, mixture_std
 from ganforge.errors import ConfigError, DataError
@@ -49,6 +49,8 @@ class Dataset:
     num_classes: int  # 0 when unlabelled
     class_names: list[str] | None = field(repr=False)
     kind: str  # "image" or "points"
+    source: torch.Tensor | None = field(default=None, repr=False)  # uint8 (N, C', H', W'): what a translator is given
+    pairs: str | None = None  # how ``source`` was made: a pair maker (data/pairs.py), or "paired folder"
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -180,6 +182,15 @@ def _load_folder(*, arg=None, image_size=None, channels=None, **_) -> Dataset:
     return Dataset(f"folder:{arg}", x, y, len(names) if names else 0, names, "image")
 
 
+@_register("paired", "paired:PATH, source -> target pairs: A/ and B/ with the same file names, or side-by-side A|B images",
+           shape=None, classes=0, kind="image", source="a local folder")
+def _load_paired(*, arg=None, image_size=None, channels=None, **_) -> Dataset:
+    if not arg:
+        raise ConfigError("data set 'paired' needs a path: paired:PATH")
+    a, b, how = pairs_.load_paired_folder(arg, image_size=image_size, channels=channels)
+    return Dataset(f"paired:{arg}", b, None, 0, None, "image", source=a, pairs=f"paired folder ({how})")
+
+
 def _mixture_loader(name: str):
     def load(*, split="train", **_) -> Dataset:
         x, y = mixtures.sample_mixture(name, mixtures.NUM_POINTS, mixtures.SPLIT_SEEDS[split])
@@ -236,11 +247,14 @@ def load_dataset(
     download: bool = True,
     image_size: int | None = None,
     channels: int | None = None,
+    pairs: str | None = None,
 ) -> Dataset:
     """Load data set ``name`` whole into memory (see the module docstring for names and search order).
 
     ``image_size`` / ``channels`` adapt images once, here; they are ignored for
     point data. ``digits`` has no test split: "test" returns the same images.
+    ``pairs``: a pair maker (``data/pairs.py``: sr4, inpaint, ...) that gives every image its translation
+    source, deterministically per split and image.
     """
     if split not in SPLITS:
         raise ConfigError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
@@ -249,13 +263,19 @@ def load_dataset(
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3, not {channels!r}")
     key, _, arg = name.partition(":")
-    if arg and key != "folder":
-        raise ConfigError(f"unknown dataset '{name}' (only folder:PATH takes a path)")
+    if arg and key not in ("folder", "paired"):
+        raise ConfigError(f"unknown dataset '{name}' (only folder:PATH and paired:PATH take a path)")
     loader = DATASETS.get(key)
     ds = loader(arg=arg, data_dir=data_dir, split=split, download=download,
                 image_size=image_size, channels=channels)
-    if ds.kind == "image":
+    if ds.kind == "image" and ds.source is None:
         ds.x = adapt_images(ds.x, image_size, channels)
+    if pairs:
+        if ds.kind != "image":
+            raise ConfigError(f"data.pairs={pairs} makes image pairs; data set '{name}' holds 2-D points")
+        if ds.source is not None:
+            raise ConfigError(f"data set '{name}' is paired already; drop data.pairs")
+        ds.source, ds.pairs = pairs_.make_sources(ds.x, pairs, seed=SPLITS.index(split)), pairs
     return ds
 
 
@@ -272,12 +292,12 @@ def dataset_info() -> list[dict]:
             status = f"found: {found}" if found else "downloadable"
         elif name == "digits":
             status = "embedded (scikit-learn)"
-        elif name == "folder":
-            status = "use folder:PATH"
+        elif name in ("folder", "paired"):
+            status = f"use {name}:PATH"
         else:
             status = "synthetic"
         rows.append({
-            "name": "folder:PATH" if name == "folder" else name,
+            "name": f"{name}:PATH" if name in ("folder", "paired") else name,
             "shape": "x".join(map(str, meta.shape)) if meta.shape else "any",
             "classes": meta.classes,
             "kind": meta.kind,

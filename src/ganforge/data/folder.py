@@ -102,3 +102,42 @@ def load_folder(
     x = torch.from_numpy(buffer[: len(labels)]).permute(0, 3, 1, 2).contiguous()  # (N, S, S, C) -> (N, C, S, S)
     y = torch.tensor(labels, dtype=torch.int64) if class_names is not None else None
     return x, y, class_names
+
+
+def read_image(path: Path | str, channels: int | None = None) -> torch.Tensor:
+    """One image file as uint8 (C, H, W) at its own size: ``channels`` 1 or 3, or None for its own (grey modes
+    1, the rest 3). A file PIL cannot read is a ``DataError`` naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            c = channels if channels is not None else (1 if img.mode in GREY_MODES else 3)
+            pixels = np.asarray(img.convert("L" if c == 1 else "RGB"), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: not an image PIL can read ({type(e).__name__}); give PNG, JPEG or another "
+                        f"format PIL reads ({', '.join(sorted(IMAGE_SUFFIXES))})") from None
+    return torch.from_numpy(pixels.reshape(pixels.shape[0], pixels.shape[1], -1).copy()).permute(2, 0, 1).contiguous()
+
+
+def read_images(paths, channels: int | None = None) -> torch.Tensor:
+    """Image files of one size as uint8 (N, C, H, W); ``channels`` None: 1 if every file is grey, else 3."""
+    from PIL import Image
+
+    paths = list(paths)
+    if channels is None:
+        modes = []
+        for p in paths:
+            try:
+                with Image.open(p) as img:
+                    modes.append(img.mode)
+            except Exception:  # read_image below names the file
+                modes.append("?")
+        channels = 1 if all(m in GREY_MODES for m in modes) else 3
+    images = [read_image(p, channels) for p in paths]
+    sizes = {tuple(im.shape[1:]) for im in images}
+    if len(sizes) > 1:
+        h, w = images[0].shape[1:]
+        other, im = next((p, im) for p, im in zip(paths, images) if tuple(im.shape[1:]) != (h, w))
+        raise DataError(f"{other} is {im.shape[2]}x{im.shape[1]} pixels but {paths[0]} is {w}x{h}; the images of "
+                        "one set must share one size: resize them to one size first")
+    return torch.stack(images)

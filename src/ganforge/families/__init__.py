@@ -40,6 +40,14 @@ def _stackgan():
     return StackGAN
 
 
+@FAMILIES.register("pix2pix", "pix2pix (Isola et al. 2017): paired translation, a U-Net G(source) -> target and a "
+                              "PatchGAN D on (source, image) pairs; adversarial + 100 x L1")
+def _pix2pix():
+    from ganforge.families.pix2pix import Pix2Pix
+
+    return Pix2Pix
+
+
 def build_family(cfg, spec):
     """The family named by ``cfg.family`` for data described by ``spec`` (a ``DataSpec``; networks not built yet)."""
     return FAMILIES.get(cfg.family)()(cfg, spec)

@@ -39,7 +39,7 @@ class Batch:
 
     x: Tensor                      # (B, C, H, W) images in [-1, 1], or (B, 2) points
     y: Tensor | None = None        # (B,) class labels, when the family asked for them
-    x_b: Tensor | None = None      # (B, C', H', W') the paired images of a translation task
+    source: Tensor | None = None   # (B, C', H', W') in [-1, 1]: what a translator is given for each target x
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -64,21 +64,27 @@ class DataSpec:
     shape: tuple[int, ...]         # per sample: (C, H, W) or (2,)
     num_classes: int = 0           # 0: unlabelled
     class_names: tuple[str, ...] | None = None
+    source_shape: tuple[int, ...] | None = None  # a translation task's per-sample source shape (C', H', W')
 
     @classmethod
     def of(cls, dataset) -> "DataSpec":
         names = tuple(dataset.class_names) if dataset.class_names else None
-        return cls(dataset.name, tuple(dataset.shape), dataset.num_classes, names)
+        source = tuple(dataset.source.shape[1:]) if getattr(dataset, "source", None) is not None else None
+        return cls(dataset.name, tuple(dataset.shape), dataset.num_classes, names, source)
 
     @classmethod
     def from_state(cls, data: dict) -> "DataSpec":
         """From a checkpoint's ``data`` entry."""
-        names = data.get("class_names")
-        return cls(data["name"], tuple(data["shape"]), data.get("num_classes", 0), tuple(names) if names else None)
+        names, source = data.get("class_names"), data.get("source_shape")
+        return cls(data["name"], tuple(data["shape"]), data.get("num_classes", 0), tuple(names) if names else None,
+                   tuple(source) if source else None)
 
     def to_state(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "num_classes": self.num_classes,
-                "class_names": list(self.class_names) if self.class_names else None}
+        state = {"name": self.name, "shape": list(self.shape), "num_classes": self.num_classes,
+                 "class_names": list(self.class_names) if self.class_names else None}
+        if self.source_shape is not None:  # only translation runs carry it (older checkpoints stay as they were)
+            state["source_shape"] = list(self.source_shape)
+        return state
 
 
 @dataclass
@@ -100,6 +106,7 @@ class Family:
     name = "?"
     uses_labels = False            # whether its batches carry class labels (the loop loads them)
     simultaneous = False           # whether it implements ``both`` (train.update=simultaneous)
+    translates = False             # whether G maps images to images (``ganforge translate``) instead of latents
 
     def __init__(self, cfg: RunConfig, spec: DataSpec):
         self.cfg, self.spec = cfg, spec
@@ -146,6 +153,11 @@ class Family:
         """``n`` samples to score, drawn from ``seed`` alone: (images, the classes they were asked for or None)."""
         raise NotImplementedError
 
+    def eval_scores(self, samples_uint8: Tensor) -> dict:
+        """Scores of ``eval_samples``' images (uint8) beyond the distribution metrics: a translator's PSNR against
+        its targets; none for families that draw from latents."""
+        return {}
+
     def eval_codes(self, n: int) -> Tensor | None:
         """The categorical latent code of each of ``eval_samples``' ``n`` samples (InfoGAN's, for ``code_acc``),
         or None for families without one."""
@@ -163,6 +175,11 @@ class Family:
     def grid_columns(self, inputs: SampleInputs) -> int | None:
         """Images per row of that grid (None: square)."""
         return None
+
+    def grid_images(self, outputs: Tensor, inputs: SampleInputs) -> Tensor:
+        """What that grid shows of G's ``outputs`` for ``inputs``: the outputs themselves, or e.g. a translator's
+        (input, output, target) triples."""
+        return outputs
 
     def generate(self, G: nn.Module, inputs: SampleInputs, device=None, chunk: int = 500) -> Tensor:
         """G's images for ``inputs`` in inference mode, ``chunk`` at a time, as float32 on the CPU; G's own

@@ -300,9 +300,11 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
                                data_dir=d.data_dir, image_size=d.image_size,
                                channels=d.channels, device=device, seed=seed, kid_subsets=kid_subsets,
                                codes=None if codes is None else codes.numpy(), resize=resize, log=printer)
+    if x.dim() == 4:
+        result.update(family.eval_scores(to_uint8(x)))
     result = {"step": state["step"], "epoch": state["epoch"], "checkpoint": ckpt.name,
               **({"stage": "1 (bicubic to full size)" if stage == 1 else "2"} if stage is not None else {}), **result}
-    if histograms:
+    if histograms and not family.translates:  # a translator's D judges (source, image) pairs
         from ganforge.viz.dhist import discriminator_scores, save_d_histograms
 
         real = load_dataset(d.name, data_dir=d.data_dir, split="train", image_size=d.image_size, channels=d.channels)

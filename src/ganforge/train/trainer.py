@@ -121,7 +121,7 @@ class Trainer:
         # -- data --------------------------------------------------------
         self.data: Dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, split="train",
                                           download=cfg.data.download, image_size=cfg.data.image_size,
-                                          channels=cfg.data.channels)
+                                          channels=cfg.data.channels, pairs=cfg.data.pairs)
         if len(self.data) < t.batch_size * self.world_size:
             raise ConfigError(f"data set '{self.data.name}' has {len(self.data)} samples, fewer than one batch "
                               f"(train.batch_size={t.batch_size}); lower the batch size")
@@ -129,6 +129,7 @@ class Trainer:
             raise ConfigError(f"model.conditional=true needs labels, but data set '{self.data.name}' has none")
         self.modes = mixture_centers(self.data.name) if self.data.kind == "points" else None  # marked on scatter plots
         self.x = self.data.x.to(self.device)
+        self.source = self.data.source.to(self.device) if self.data.source is not None else None  # translation pairs
 
         # -- the family's networks, optimisers, EMA ----------------------
         self.family = build_family(cfg, DataSpec.of(self.data))
@@ -247,7 +248,12 @@ class Trainer:
         real = normalize(x) if x.dtype == torch.uint8 else x
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
-        return Batch(real, self.y[idx] if self.y is not None else None)
+        source = None
+        if self.source is not None:
+            source = normalize(self.source[idx])
+            if self.channels_last:
+                source = source.contiguous(memory_format=torch.channels_last)
+        return Batch(real, self.y[idx] if self.y is not None else None, source)
 
     def train_step(self, chunk: list[torch.Tensor], step: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``step`` (default ``self.step``) on the index batches in ``chunk`` (``schedule.batches_for(step)``
@@ -286,7 +292,7 @@ class Trainer:
 
     def _save_samples(self, epoch_label: int) -> None:
         if self.is_main:
-            save_image_grid(self.sample_fixed(), self.run.sample_grid(epoch_label),
+            save_image_grid(self.family.grid_images(self.sample_fixed(), self.family.fixed), self.run.sample_grid(epoch_label),
                             nrow=self.family.grid_columns(self.family.fixed), reference=self.modes)
             for fig in self.family.epoch_figures(self.sampling_G(), self.device):
                 save_image_grid(fig.images, self.run.sample_grid(epoch_label, fig.key), nrow=fig.columns)

@@ -1,0 +1,110 @@
+"""pix2pix's networks (Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial Networks").
+
+- ``UNetGenerator``: an encoder of 4x4 stride-2 convolutions (C64-C128-C256-C512-C512-..., LeakyReLU 0.2,
+  batch norm after all but the first), a decoder of 4x4 stride-2 transposed convolutions (ReLU, batch norm,
+  dropout 0.5 in the three innermost: the paper's noise), each decoder layer reading the mirrored encoder
+  layer's output beside its own input (the skips), tanh out. The paper's 256x256 G goes down 8 times to 1x1;
+  here the encoder halves the image while its side is even and at least 2 (``depth`` limits it), so 28x28
+  goes 28 -> 14 -> 7 and back, 32 -> 1 in five, 256 -> 1 in eight.
+- ``PatchDiscriminator``: D on the (input, output) pair stacked as channels, C64-C128-...: ``layers`` 4x4
+  stride-2 convolutions, one stride-1 one, then a 1-channel stride-1 convolution: one logit per patch. With
+  3 layers each logit sees 70x70 pixels (the paper's 70x70 PatchGAN); with 1, 16x16; with 2, 34x34.
+
+Weights ~ N(0, 0.02) and batch norm scales ~ N(1, 0.02), as the paper's code.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.models.layers import normal_init
+
+
+def unet_depth(size: int, limit: int = 8) -> int:
+    """How many times the U-Net halves a ``size`` x ``size`` image: while the side is even and at least 2."""
+    depth = 0
+    while size % 2 == 0 and size >= 2 and depth < limit:
+        size //= 2
+        depth += 1
+    return depth
+
+
+def patch_receptive_field(layers: int) -> int:
+    """Pixels (per side) each of ``PatchDiscriminator``'s logits sees: 4x4 kernels, ``layers`` of stride 2, then
+    two of stride 1."""
+    field, jump = 1, 1
+    for stride in [2] * layers + [1, 1]:                                        # from the input side
+        field, jump = field + 3 * jump, jump * stride
+    return field
+
+
+class UNetGenerator(nn.Module):
+    """Image (B, C_in, H, W) in [-1, 1] -> image (B, C_out, H, W) in [-1, 1]; H = W."""
+
+    def __init__(self, in_channels: int, out_channels: int, size: int, width: int = 64, depth: int | None = None,
+                 dropout: float = 0.5):
+        super().__init__()
+        depth = unet_depth(size) if depth is None else min(depth, unet_depth(size))
+        if depth < 1:
+            raise ValueError(f"a U-Net needs an even image size, got {size}")
+        self.in_channels, self.out_channels, self.size, self.depth = in_channels, out_channels, size, depth
+        chans = [min(width * 2 ** i, width * 8) for i in range(depth)]          # 64, 128, 256, 512, 512, ...
+        self.down = nn.ModuleList()
+        c_prev = in_channels
+        for i, c in enumerate(chans):
+            innermost = i == depth - 1
+            layers = [] if i == 0 else [nn.LeakyReLU(0.2)]
+            layers.append(nn.Conv2d(c_prev, c, 4, 2, 1, bias=i == 0 or innermost))
+            if 0 < i < depth - 1:
+                layers.append(nn.BatchNorm2d(c))
+            self.down.append(nn.Sequential(*layers))
+            c_prev = c
+        self.up = nn.ModuleList()
+        for i in reversed(range(depth)):                                        # innermost first
+            c_in = chans[i] if i == depth - 1 else chans[i] * 2                 # the skip doubles the input
+            outermost = i == 0
+            c_out = out_channels if outermost else chans[i - 1]
+            layers = [nn.ReLU(), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=outermost)]
+            if outermost:
+                layers.append(nn.Tanh())
+            else:
+                layers.append(nn.BatchNorm2d(c_out))
+                if depth - 1 - i < 3 and dropout > 0:                           # the three innermost
+                    layers.append(nn.Dropout(dropout))
+            self.up.append(nn.Sequential(*layers))
+        normal_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        skips.pop()                                                             # the innermost output is x itself
+        for layer in self.up:
+            x = layer(x)
+            if skips:
+                x = torch.cat([x, skips.pop()], 1)
+        return x
+
+
+class PatchDiscriminator(nn.Module):
+    """(input, output) pair (B, C_in + C_out, H, W) -> patch logits (B, 1, h, w)."""
+
+    def __init__(self, in_channels: int, width: int = 64, layers: int = 3):
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        c = width
+        for i in range(1, layers):
+            c_next = min(width * 2 ** i, width * 8)
+            mods += [nn.Conv2d(c, c_next, 4, 2, 1, bias=False), nn.BatchNorm2d(c_next), nn.LeakyReLU(0.2)]
+            c = c_next
+        c_next = min(width * 2 ** layers, width * 8)
+        mods += [nn.Conv2d(c, c_next, 4, 1, 1, bias=False), nn.BatchNorm2d(c_next), nn.LeakyReLU(0.2),
+                 nn.Conv2d(c_next, 1, 4, 1, 1)]
+        self.net = nn.Sequential(*mods)
+        self.layers = layers
+        normal_init(self)
+
+    def forward(self, pair: torch.Tensor) -> torch.Tensor:
+        return self.net(pair)
