@@ -36,6 +36,13 @@ def _tiny_run(preset: str, root) -> tuple:
         over["data.name"] = "ring8"
     if resolve(preset).family == "pix2pix" and not resolve(preset).data.pairs:
         over["data.pairs"] = "edges"                     # a paired-folder preset, on pairs made from the digits
+    if resolve(preset).data.domains:
+        over["data.domains"] = "0,1"                     # two of the digits' classes as the two domains
+    if resolve(preset).family in ("pix2pix", "cyclegan"):
+        over["train.batch_size"] = 2
+        if resolve(preset).data.image_size > 64:
+            over["data.image_size"] = 64                 # the 256-px presets' networks, at 64 px (tests/test_presets.py
+                                                         # builds them at 256)
     if resolve(preset).family == "stackgan":
         over["stack.stage1_epochs"] = 0
         over["stack.schedule"] = "joint"

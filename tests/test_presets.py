@@ -33,15 +33,43 @@ def test_preset_builds_and_takes_two_steps(tmp_path, preset):
     over = {**TINY, "data.name": data}
     if resolve(preset).family == "pix2pix" and not resolve(preset).data.pairs:
         over["data.pairs"] = "edges"                        # a paired-folder preset, on pairs made from the digits
+    if resolve(preset).data.domains:
+        over["data.domains"] = "0,1"                        # two of the digits' classes as the two domains
+    cfg = resolve(preset)
+    if cfg.family in ("pix2pix", "cyclegan") and cfg.data.image_size > 64:
+        over["data.image_size"] = 64                        # two steps at 64 px; the 256-px networks: the test below
+        cfg = resolve(preset, over)
     run = Trainer(resolve(preset, over), run_dir=tmp_path / "run").fit()
     state = load_checkpoint(list_checkpoints(run)[-1])
     assert state["step"] == 2
-    cfg = resolve(preset)
     if cfg.data.image_size is not None:
         assert state["data"]["shape"] == [cfg.data.channels or 1, cfg.data.image_size, cfg.data.image_size]
     for part in ("G", "D"):
         assert all(torch.isfinite(v).all() for v in state[part].values() if v.is_floating_point())
     assert (run / "samples" / "epoch_0001.png").is_file()
+
+
+@pytest.mark.parametrize("preset", [n for n in ALL_PRESETS if resolve(n).family in ("pix2pix", "cyclegan")
+                                    and resolve(n).data.image_size > 64])
+def test_256_pixel_translators_are_the_papers_networks(preset):
+    """At 256x256: pix2pix's U-Net goes down eight times to 1x1 and its PatchGAN sees 70x70 patches (a 30x30 map);
+    CycleGAN's ResNet G has 9 residual blocks. One image through each network, in inference mode."""
+    from ganforge.families import DataSpec, build_family
+
+    cfg = resolve(preset)
+    spec = DataSpec("paired:x", (3, 256, 256), 0, None, (3, 256, 256))
+    G, D = build_family(cfg, spec).build()
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        if cfg.family == "pix2pix":
+            assert G.depth == 8 and G.eval()(x).shape == (1, 3, 256, 256)
+            assert D.eval()(torch.cat([x, x], 1)).shape == (1, 1, 30, 30)
+        else:
+            from ganforge.models.pix2pix import ResnetBlock
+
+            for name in ("a2b", "b2a"):
+                assert sum(isinstance(m, ResnetBlock) for m in G[name].modules()) == 9
+            assert G["a2b"].eval()(x).shape == (1, 3, 256, 256) and D["b"].eval()(x).shape == (1, 1, 30, 30)
 
 
 def test_seed_values():

@@ -227,13 +227,15 @@ _ROWS = [
     ("is", "IS", "Inception Score with the reference classifier; at most the number of classes"),
     ("precision", "precision", "share of samples inside the real images' k=3 manifold"),
     ("recall", "recall", "share of real images inside the samples' k=3 manifold"),
-    ("class_acc", "class accuracy", "samples the classifier puts in their intended class (a translation: its source's)"),
+    ("class_acc", "class accuracy", "samples the classifier puts in their intended class (translations: their "
+                                    "source's, or the target domain's)"),
     ("code_acc", "code accuracy", "samples whose class is their categorical code's, codes matched one-to-one to classes"),
     ("modes_covered", "modes covered", "mixture modes with enough high-quality samples"),
     ("high_quality", "high quality", "share of samples within 3 std of a mode centre"),
     ("kl_modes", "KL(modes || uniform)", "0 when high-quality samples spread evenly over the modes"),
     ("psnr", "PSNR (dB)", "translations against their targets, mean over images; higher is closer"),
     ("l1", "L1 (0-255)", "mean absolute difference of translations to their targets; lower is closer"),
+    ("cycle_l1", "cycle L1 (0-255)", "mean absolute difference of the inputs to their translation translated back"),
 ]
 
 
@@ -280,6 +282,8 @@ def cmd_eval(args) -> int:
             raise ConfigError("give either RUN_DIR or --samples FILE.npz, not both")
         if args.stage is not None:
             raise ConfigError("--stage picks a stage of a StackGAN run; drop it when scoring a file with --samples")
+        if args.direction is not None:
+            raise ConfigError("--direction picks a CycleGAN run's generator; drop it when scoring a file with --samples")
         if not args.dataset:
             raise ConfigError("--samples needs --dataset NAME (the data set the samples imitate)")
         x, y = load_samples_file(args.samples)
@@ -293,7 +297,8 @@ def cmd_eval(args) -> int:
         num = args.num if args.num is not None else (50_000 if args.features == "inception" else 10_000)
         result = evaluate_run(args.run_dir, num, metrics, seed=args.seed, device=args.device, resize=args.resize,
                               features=args.features, inception_weights=args.inception_weights,
-                              allow_unknown_inception=args.allow_unknown_inception, stage=args.stage, printer=say)
+                              allow_unknown_inception=args.allow_unknown_inception, stage=args.stage,
+                              direction=args.direction, printer=say)
     else:
         raise ConfigError("give a run directory (ganforge eval RUN_DIR) or a file (ganforge eval --samples FILE.npz --dataset NAME)")
     say(format_scores(result))
@@ -444,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="random seed for sampling and KID subsets")
     e.add_argument("--stage", type=int, choices=[1, 2], help="StackGAN runs: score stage I's images upsampled to the "
                    "full size (bicubic), or stage II's (the default)")
+    e.add_argument("--direction", choices=["a2b", "b2a"], help="CycleGAN runs: score the A -> B translations of the "
+                   "test split's A images (the default) or B -> A")
     e.add_argument("--device", default="cpu", help="cpu or cuda")
     e.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
     e.set_defaults(func=cmd_eval)

@@ -33,6 +33,8 @@ class DataConfig:
     shuffle: bool = True            # a new order every epoch; false: the data set's own order every epoch
     pairs: str | None = None        # a pair maker giving each image a translation source (data/pairs.py):
                                     # sr4 | inpaint | inpaint-centre | colorize | edges (paired:PATH needs none)
+    unpaired: bool = False          # with data.pairs: sources of the first half, images of the second (CycleGAN)
+    domains: str | None = None      # "A,B": two classes of a labelled data set as unpaired domains (CycleGAN)
 
 
 @dataclass
@@ -89,6 +91,18 @@ class PixConfig:
     adv_weight: float = 1.0         # the adversarial term's weight; 0 trains the U-Net on L1 alone (no D update)
     d_layers: int = 3               # PatchGAN's stride-2 layers: 3 sees 70x70-pixel patches (the paper), 1 16x16
     dropout: float = 0.5            # in the U-Net's three innermost decoder layers (the paper's noise)
+
+
+@dataclass
+class CycleConfig:
+    """CycleGAN (family cyclegan; Zhu et al. 2017): two generators A -> B and B -> A, a PatchGAN D per domain."""
+
+    cycle_weight: float = 10.0      # lambda of the cycle losses |F(G(a)) - a|_1 + |G(F(b)) - b|_1 (the paper: 10)
+    identity: float = 0.5           # the identity losses |G(b) - b|_1 + |F(a) - a|_1, weighted identity x cycle_weight
+    pool_size: int = 50             # D learns from a pool of this many earlier fakes (0: the newest fakes only)
+    g_arch: str = "resnet"          # resnet (the paper's) | unet (pix2pix's)
+    blocks: int = 9                 # the ResNet G's residual blocks (the paper: 9 at 256 px, 6 at 128)
+    d_layers: int = 3               # PatchGAN's stride-2 layers (3: 70x70 patches)
 
 
 @dataclass
@@ -154,6 +168,8 @@ class TrainConfig:
     eval_num: int = 2000            # samples per evaluation during training
     augment: str = ""               # DiffAugment of D's inputs: "translation,cutout" (also color), auto (< 10k images); off
     augment_p: float = 1.0          # probability that each transform hits each image
+    lr_decay: float | None = None   # both learning rates fall linearly to 0 over this last share of train.epochs
+                                    # (CycleGAN: 0.5, the second half); None: constant
 
 
 @dataclass
@@ -167,6 +183,7 @@ class RunConfig:
     info: InfoConfig = field(default_factory=InfoConfig)
     stack: StackConfig = field(default_factory=StackConfig)
     pix: PixConfig = field(default_factory=PixConfig)
+    cycle: CycleConfig = field(default_factory=CycleConfig)
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -420,7 +437,7 @@ def validate(cfg: RunConfig) -> None:
     FAMILIES.get(cfg.family)  # one-line error naming the valid ones
     _validate_info(cfg)
     _validate_stack(cfg)
-    _validate_pix(cfg)
+    _validate_translators(cfg)
     if t.precision == "fp16" and t.device == "cpu":
         raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 (or auto) on CPU")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
@@ -509,24 +526,47 @@ def _validate_stack(cfg: RunConfig) -> None:
         raise ConfigError("family stackgan has no simultaneous update; use train.update=alternating")
 
 
-PIX2PIX_LOSSES = ("ns", "lsgan")
+TRANSLATOR_ARCHS = ("pix2pix", "cyclegan")         # each the family of the same name
+TRANSLATOR_LOSSES = ("ns", "lsgan")
 PAIR_MAKERS = ("sr4", "inpaint", "inpaint-centre", "colorize", "edges")  # data/pairs.py (without importing torch)
 
 
-def _validate_pix(cfg: RunConfig) -> None:
-    """pix2pix's settings (``pix.*``) and what family pix2pix trains."""
+def _validate_translators(cfg: RunConfig) -> None:
+    """Translation data (``data.pairs``, ``data.unpaired``, ``data.domains``) and what families pix2pix and cyclegan
+    train (``pix.*``, ``cycle.*``)."""
     d = cfg.data
     if d.pairs is not None and d.pairs not in PAIR_MAKERS:
         raise ConfigError(f"data.pairs must be one of {', '.join(PAIR_MAKERS)}, got '{d.pairs}'{did_you_mean(d.pairs, PAIR_MAKERS)}")
-    if cfg.model.arch == "pix2pix" and cfg.family != "pix2pix":
-        raise ConfigError("model.arch=pix2pix is pix2pix's U-Net and PatchGAN; set family=pix2pix")
-    if cfg.family != "pix2pix":
-        if d.pairs is not None:
-            raise ConfigError(f"data.pairs makes translation pairs; family '{cfg.family}' draws from latents "
-                              "(set family=pix2pix or drop data.pairs)")
+    if cfg.model.arch in TRANSLATOR_ARCHS and cfg.family != cfg.model.arch:
+        raise ConfigError(f"model.arch={cfg.model.arch} is {cfg.model.arch}'s networks; set family={cfg.model.arch}")
+    if cfg.family not in TRANSLATOR_ARCHS:
+        for key, on in (("data.pairs", d.pairs is not None), ("data.unpaired", d.unpaired), ("data.domains", bool(d.domains))):
+            if on:
+                raise ConfigError(f"{key} makes translation data; family '{cfg.family}' draws from latents "
+                                  f"(set family=pix2pix or cyclegan, or drop {key})")
         return
-    if cfg.model.arch != "pix2pix":
-        raise ConfigError(f"family pix2pix trains model.arch=pix2pix (U-Net G, PatchGAN D), got '{cfg.model.arch}'")
+    if cfg.model.arch != cfg.family:
+        raise ConfigError(f"family {cfg.family} trains model.arch={cfg.family}, got '{cfg.model.arch}'")
+    if cfg.model.conditional:
+        raise ConfigError(f"family {cfg.family} is conditioned on its source image, not on labels; set model.conditional=false")
+    if cfg.train.update != "alternating":
+        raise ConfigError(f"family {cfg.family} has no simultaneous update; use train.update=alternating")
+    if cfg.train.eval_every:
+        raise ConfigError(f"family {cfg.family} is scored on its test images by ganforge eval RUN after training; "
+                          "set train.eval_every=0")
+    if cfg.train.augment not in ("", "off"):
+        raise ConfigError(f"family {cfg.family} has no DiffAugment form (it would shift a source and its output "
+                          "apart); set train.augment=off")
+    if cfg.loss.r1_weight > 0 or cfg.loss.clip is not None:
+        raise ConfigError(f"family {cfg.family} has no R1 penalty or weight clipping; set loss.r1_weight=0 and loss.clip=null")
+    if cfg.loss.name not in TRANSLATOR_LOSSES:
+        raise ConfigError(f"family {cfg.family} trains with loss.name one of {', '.join(TRANSLATOR_LOSSES)}, got '{cfg.loss.name}'")
+    if cfg.family == "cyclegan":
+        _validate_cycle(cfg)
+        return
+    if d.unpaired or d.domains:
+        raise ConfigError("family pix2pix learns from pairs; data.unpaired and data.domains are CycleGAN's (set "
+                          "family=cyclegan, or drop them)")
     if d.pairs is None and not d.name.startswith("paired:"):
         raise ConfigError(f"family pix2pix learns source -> target pairs; data set '{d.name}' has none: set data.pairs "
                           f"({', '.join(PAIR_MAKERS)}) or use --dataset paired:PATH")
@@ -540,20 +580,25 @@ def _validate_pix(cfg: RunConfig) -> None:
         raise ConfigError(f"pix.d_layers must be 1 to 5 (3: the paper's 70x70 patches), got {p.d_layers}")
     if not 0 <= p.dropout < 1:
         raise ConfigError(f"pix.dropout must be in [0, 1), got {p.dropout}")
-    if cfg.loss.name not in PIX2PIX_LOSSES:
-        raise ConfigError(f"family pix2pix trains with loss.name one of {', '.join(PIX2PIX_LOSSES)}, got '{cfg.loss.name}'")
-    if cfg.loss.r1_weight > 0 or cfg.loss.clip is not None:
-        raise ConfigError("family pix2pix has no R1 penalty or weight clipping; set loss.r1_weight=0 and loss.clip=null")
-    if cfg.model.conditional:
-        raise ConfigError("family pix2pix is conditioned on its source image, not on labels; set model.conditional=false")
-    if cfg.train.update != "alternating":
-        raise ConfigError("family pix2pix has no simultaneous update; use train.update=alternating")
-    if cfg.train.eval_every:
-        raise ConfigError("family pix2pix is scored on its test pairs by ganforge eval RUN after training; "
-                          "set train.eval_every=0")
-    if cfg.train.augment not in ("", "off"):
-        raise ConfigError("family pix2pix has no DiffAugment form (it would shift the source and the target apart); "
-                          "set train.augment=off")
+
+
+def _validate_cycle(cfg: RunConfig) -> None:
+    d, c = cfg.data, cfg.cycle
+    if not d.domains and not (d.pairs and d.unpaired) and not d.name.startswith("paired:"):
+        raise ConfigError(f"family cyclegan learns between two domains; data set '{d.name}' gives none: set data.domains "
+                          "(two classes, e.g. sneaker,ankle-boot), data.pairs with data.unpaired=true, or --dataset "
+                          "paired:PATH")
+    for key in ("cycle_weight", "identity"):
+        if getattr(c, key) < 0:
+            raise ConfigError(f"cycle.{key} must be 0 or more, got {getattr(c, key)}")
+    if c.pool_size < 0:
+        raise ConfigError(f"cycle.pool_size must be 0 or more images, got {c.pool_size}")
+    if c.g_arch not in ("resnet", "unet"):
+        raise ConfigError(f"cycle.g_arch must be resnet or unet, got '{c.g_arch}'")
+    if c.blocks < 0:
+        raise ConfigError(f"cycle.blocks must be 0 or more, got {c.blocks}")
+    if not 1 <= c.d_layers <= 5:
+        raise ConfigError(f"cycle.d_layers must be 1 to 5 (3: the paper's 70x70 patches), got {c.d_layers}")
 
 
 def validate_new_run(cfg: RunConfig) -> None:
@@ -565,6 +610,12 @@ def validate_new_run(cfg: RunConfig) -> None:
     if cfg.family != "infogan" and cfg.info != InfoConfig():
         raise ConfigError(f"info.* sets InfoGAN's latent codes; family '{cfg.family}' has none (set family=infogan "
                           "or drop the info.* settings)")
+    if cfg.family != "cyclegan" and cfg.cycle != CycleConfig():
+        raise ConfigError(f"cycle.* sets CycleGAN's losses and networks; family '{cfg.family}' has none (set "
+                          "family=cyclegan or drop the cycle.* settings)")
+    if cfg.train.lr_decay is not None and not 0 < cfg.train.lr_decay <= 1:
+        raise ConfigError(f"train.lr_decay is the share of the epochs over which the learning rates fall to 0, in (0, 1] "
+                          f"(CycleGAN: 0.5), got {cfg.train.lr_decay}")
     if cfg.family != "pix2pix" and cfg.pix != PixConfig():
         raise ConfigError(f"pix.* sets pix2pix's losses and networks; family '{cfg.family}' has none (set family=pix2pix "
                           "or drop the pix.* settings)")

@@ -51,6 +51,7 @@ class Dataset:
     kind: str  # "image" or "points"
     source: torch.Tensor | None = field(default=None, repr=False)  # uint8 (N, C', H', W'): what a translator is given
     pairs: str | None = None  # how ``source`` was made: a pair maker (data/pairs.py), or "paired folder"
+    domain_classes: tuple[int, int] | None = None  # data.domains: the classes of the source and the target domain
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -248,13 +249,17 @@ def load_dataset(
     image_size: int | None = None,
     channels: int | None = None,
     pairs: str | None = None,
+    domains: str | None = None,
+    unpaired: bool = False,
 ) -> Dataset:
     """Load data set ``name`` whole into memory (see the module docstring for names and search order).
 
     ``image_size`` / ``channels`` adapt images once, here; they are ignored for
     point data. ``digits`` has no test split: "test" returns the same images.
     ``pairs``: a pair maker (``data/pairs.py``: sr4, inpaint, ...) that gives every image its translation
-    source, deterministically per split and image.
+    source, deterministically per split and image; ``unpaired``: the first half's sources with the second half's
+    images (no image meets its own source). ``domains``: "A,B", two classes of a labelled data set as the source
+    and the target domain (unpaired; the smaller one repeated to the larger one's count).
     """
     if split not in SPLITS:
         raise ConfigError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
@@ -276,6 +281,26 @@ def load_dataset(
         if ds.source is not None:
             raise ConfigError(f"data set '{name}' is paired already; drop data.pairs")
         ds.source, ds.pairs = pairs_.make_sources(ds.x, pairs, seed=SPLITS.index(split)), pairs
+        if unpaired:
+            ds.source, ds.x, ds.y = pairs_.unpair_halves(ds.source, ds.x, ds.y)
+            ds.pairs = f"{pairs}, unpaired halves"
+    elif unpaired:
+        raise ConfigError("data.unpaired=true splits the pairs of data.pairs; set data.pairs too")
+    if domains:
+        if ds.source is not None:
+            raise ConfigError(f"data.domains picks two classes as domains; drop data.pairs (or the paired data set)")
+        names = [n.strip() for n in domains.split(",")]
+        if len(names) != 2 or not all(names):
+            raise ConfigError(f"data.domains must name two classes, A,B (e.g. sneaker,ankle-boot), got '{domains}'")
+        if ds.kind != "image" or ds.y is None:
+            raise ConfigError(f"data.domains picks two classes; data set '{name}' has no labelled images")
+        a, b = (pairs_.class_index(n, ds.class_names, name) for n in names)
+        if a == b:
+            raise ConfigError(f"data.domains names one class twice ('{domains}'); give two different classes")
+        ds.source, ds.x = pairs_.split_domains(ds.x, ds.y, a, b, seed=SPLITS.index(split))
+        ds.y = torch.full((len(ds.x),), b, dtype=torch.int64)
+        ds.pairs = f"domains {ds.class_names[a]} -> {ds.class_names[b]}"
+        ds.domain_classes = (a, b)
     return ds
 
 

@@ -142,3 +142,45 @@ def load_paired_folder(path: str, image_size: int | None = None, channels: int |
         raise DataError(f"paired folder {path}: sources are {tuple(a.shape[-2:])} and targets {tuple(b.shape[-2:])}; "
                         "set data.image_size to bring both to one size")
     return adapt_images(a, image_size, channels), adapt_images(b, image_size, channels), how
+
+
+# -- unpaired domains (CycleGAN) -----------------------------------------------------------------
+
+def class_index(name: str, class_names: list[str] | None, dataset: str) -> int:
+    """A class given by name (case-insensitive; '-' and ' ' alike) or by index."""
+    names = list(class_names or [])
+    key = name.strip().lower().replace(" ", "-")
+    for i, n in enumerate(names):
+        if n.lower().replace(" ", "-") == key:
+            return i
+    if key.isdigit() and int(key) < len(names):
+        return int(key)
+    if not names:
+        raise DataError(f"data.domains picks two classes, and data set '{dataset}' has no classes; use a labelled data "
+                        "set or a folder with one subfolder per domain")
+    valid = ", ".join(n.lower().replace(" ", "-") for n in names)
+    raise DataError(f"data set '{dataset}' has no class '{name}' (classes: {valid})")
+
+
+def split_domains(x: torch.Tensor, y: torch.Tensor, a: int, b: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sources, targets): the images of class ``a`` and of class ``b``, the smaller set repeated in a seeded
+    shuffled order until both have the larger one's count (unpaired: index i of one is not i of the other)."""
+    xa, xb = x[y == a], x[y == b]
+    if not len(xa) or not len(xb):
+        raise DataError(f"data.domains: class {a if not len(xa) else b} has no images in this split")
+    n = max(len(xa), len(xb))
+    g = torch.Generator().manual_seed(seed)
+
+    def fill(t):
+        if len(t) == n:
+            return t
+        order = torch.cat([torch.randperm(len(t), generator=g) for _ in range(-(-n // len(t)))])[:n]
+        return t[order]
+
+    return fill(xa), fill(xb)
+
+
+def unpair_halves(source: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None):
+    """Sources of the first half of the images, targets of the second half: no image's own pair is in the set."""
+    half = len(x) // 2
+    return source[:half], x[half:2 * half], None if y is None else y[half:2 * half]

@@ -48,6 +48,14 @@ def _pix2pix():
     return Pix2Pix
 
 
+@FAMILIES.register("cyclegan", "CycleGAN (Zhu et al. 2017): unpaired translation, generators A -> B and B -> A, a "
+                               "PatchGAN D per domain, least squares + 10 x cycle + 5 x identity, a pool of 50 fakes")
+def _cyclegan():
+    from ganforge.families.cyclegan import CycleGAN
+
+    return CycleGAN
+
+
 def build_family(cfg, spec):
     """The family named by ``cfg.family`` for data described by ``spec`` (a ``DataSpec``; networks not built yet)."""
     return FAMILIES.get(cfg.family)()(cfg, spec)

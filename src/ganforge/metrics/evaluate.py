@@ -273,7 +273,7 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
                  features: str = "reference", inception_weights=None, allow_unknown_inception: bool = False,
                  histograms: bool = True,
                  kid_subsets: int = KID_SUBSETS, stage: int | None = None, resize: str | None = None,
-                 log: bool = True, printer=print) -> dict:
+                 direction: str | None = None, log: bool = True, printer=print) -> dict:
     """Sample ``num`` images from a run's newest checkpoint (or a checkpoint file), score them,
     append the result to the run's metrics.jsonl and draw D's histograms (d_hist.png, d_sorted.png)."""
     from ganforge.config import from_saved
@@ -289,6 +289,11 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
     sampler = sampler_from_checkpoint(state, device=device)
     sampler.use_stage(stage, upsampled=True)
     family = sampler.family
+    if direction is not None:
+        if not getattr(family, "directions", None):
+            raise ConfigError(f"--direction picks one of a CycleGAN's two generators; this run's model (family "
+                              f"'{family.name}') has one")
+        family.set_direction(direction)
     x, y = family.eval_samples(sampler.G, num, seed)
     codes = family.eval_codes(num)
     d = cfg.data

@@ -88,19 +88,24 @@ class UNetGenerator(nn.Module):
         return x
 
 
-class PatchDiscriminator(nn.Module):
-    """(input, output) pair (B, C_in + C_out, H, W) -> patch logits (B, 1, h, w)."""
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """pix2pix's batch norm, or CycleGAN's instance norm (no learned scale and shift, as its code's default)."""
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.InstanceNorm2d(channels)
 
-    def __init__(self, in_channels: int, width: int = 64, layers: int = 3):
+
+class PatchDiscriminator(nn.Module):
+    """Image or (input, output) pair stacked as channels (B, C, H, W) -> patch logits (B, 1, h, w)."""
+
+    def __init__(self, in_channels: int, width: int = 64, layers: int = 3, norm: str = "batch"):
         super().__init__()
         mods: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
         c = width
         for i in range(1, layers):
             c_next = min(width * 2 ** i, width * 8)
-            mods += [nn.Conv2d(c, c_next, 4, 2, 1, bias=False), nn.BatchNorm2d(c_next), nn.LeakyReLU(0.2)]
+            mods += [nn.Conv2d(c, c_next, 4, 2, 1, bias=norm != "batch"), norm_layer(norm, c_next), nn.LeakyReLU(0.2)]
             c = c_next
         c_next = min(width * 2 ** layers, width * 8)
-        mods += [nn.Conv2d(c, c_next, 4, 1, 1, bias=False), nn.BatchNorm2d(c_next), nn.LeakyReLU(0.2),
+        mods += [nn.Conv2d(c, c_next, 4, 1, 1, bias=norm != "batch"), norm_layer(norm, c_next), nn.LeakyReLU(0.2),
                  nn.Conv2d(c_next, 1, 4, 1, 1)]
         self.net = nn.Sequential(*mods)
         self.layers = layers
@@ -108,3 +113,41 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, pair: torch.Tensor) -> torch.Tensor:
         return self.net(pair)
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, channels: int, norm: str = "instance"):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=norm != "batch"),
+                                  norm_layer(norm, channels), nn.ReLU(),
+                                  nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=norm != "batch"),
+                                  norm_layer(norm, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN's G (Zhu et al. 2017, after Johnson et al.): c7s1-w, d2w, d4w, ``blocks`` residual blocks at 4w,
+    u2w, uw, c7s1-C, tanh; reflection padding, instance norm. 9 blocks at 256x256 and 6 at 128 in the paper.
+    The two stride-2 steps need a size divisible by 4 (28 -> 14 -> 7)."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9, norm: str = "instance"):
+        super().__init__()
+        bias = norm != "batch"
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=bias),
+                                   norm_layer(norm, width), nn.ReLU()]
+        c = width
+        for _ in range(2):
+            layers += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=bias), norm_layer(norm, 2 * c), nn.ReLU()]
+            c *= 2
+        layers += [ResnetBlock(c, norm) for _ in range(blocks)]
+        for _ in range(2):
+            layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias), norm_layer(norm, c // 2), nn.ReLU()]
+            c //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, out_channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        normal_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -121,7 +121,8 @@ class Trainer:
         # -- data --------------------------------------------------------
         self.data: Dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, split="train",
                                           download=cfg.data.download, image_size=cfg.data.image_size,
-                                          channels=cfg.data.channels, pairs=cfg.data.pairs)
+                                          channels=cfg.data.channels, pairs=cfg.data.pairs,
+                                          unpaired=cfg.data.unpaired, domains=cfg.data.domains)
         if len(self.data) < t.batch_size * self.world_size:
             raise ConfigError(f"data set '{self.data.name}' has {len(self.data)} samples, fewer than one batch "
                               f"(train.batch_size={t.batch_size}); lower the batch size")
@@ -362,6 +363,20 @@ class Trainer:
             self.run.log([{"event": "stopped", "step": step, "reason": what}])
         raise GanforgeError(f"{what}; training stopped and {keep}; lower the learning rates or change the loss")
 
+    def _set_learning_rates(self, epoch: int) -> None:
+        """``train.lr_decay``: over the last ``lr_decay`` share of ``train.epochs`` both learning rates fall
+        linearly, epoch by epoch, to 1 / (decay epochs + 1) of their value in the last one (CycleGAN's schedule:
+        100 epochs at 2e-4, then 100 falling). A function of the epoch alone, so a resumed run sets the same."""
+        t = self.cfg.train
+        if t.lr_decay is None:
+            return
+        decay_epochs = max(1, round(t.lr_decay * t.epochs))
+        start = t.epochs - decay_epochs
+        factor = 1.0 - max(0, epoch - start + 1) / (decay_epochs + 1)
+        for opt, base in ((self.opt_g, self.cfg.g_optim.lr), (self.opt_d, self.cfg.d_optim.lr)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
+
     def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
         """This rank's index batches of epoch ``epoch`` (0-based)."""
         t, d = self.cfg.train, self.cfg.data
@@ -390,6 +405,7 @@ class Trainer:
         while not self._done():
             # -- one epoch ------------------------------------------------
             batches = self.epoch_batches(self.epoch)
+            self._set_learning_rates(self.epoch)
             self.family.begin_epoch(self.epoch)
             per_step = t.n_critic
             bar = tqdm(total=len(batches) // per_step, initial=p.batch_in_epoch // per_step,
