@@ -118,7 +118,9 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
 
         # -- sampling (eval mode, no autograd, the trainer's precision) ----
         family, G = trainer.family, trainer.G.eval()
-        inputs = family.sample_inputs(t.batch_size, generator=torch.Generator().manual_seed(0))
+        gen = torch.Generator().manual_seed(0)
+        inputs = (family.export_inputs(t.batch_size, gen) if family.translates      # a batch of source images
+                  else family.sample_inputs(t.batch_size, generator=gen))
         inputs = {k: None if v is None else v.to(dev) for k, v in inputs.items()}
 
         def sample_once() -> int:

@@ -136,7 +136,7 @@ def test_l1_only_baseline_leaves_d_out():
 
 
 @pytest.mark.parametrize("over, message", [
-    ({"family": "gan", "model.arch": "dcgan", "pix.l1_weight": 100.0, "data.pairs": "sr4"}, "data.pairs makes translation pairs"),
+    ({"family": "gan", "model.arch": "dcgan", "pix.l1_weight": 100.0, "data.pairs": "sr4"}, "data.pairs makes translation data"),
     ({"data.pairs": None}, "learns source -> target pairs"),
     ({"data.pairs": "sr8"}, "must be one of sr4, inpaint"),
     ({"pix.d_layers": 0}, "pix.d_layers must be 1 to 5"),

@@ -10,7 +10,9 @@
   stride-2 convolutions, one stride-1 one, then a 1-channel stride-1 convolution: one logit per patch. With
   3 layers each logit sees 70x70 pixels (the paper's 70x70 PatchGAN); with 1, 16x16; with 2, 34x34.
 
-Weights ~ N(0, 0.02) and batch norm scales ~ N(1, 0.02), as the paper's code.
+``ResnetGenerator`` is CycleGAN's G (Zhu et al. 2017). Weights ~ N(0, 0.02) and batch norm scales ~ N(1, 0.02),
+as the papers' code; the convolutions are ``ganforge.ops.conv``'s (``torch.nn``'s parameters and results,
+faster forms on the CPU where they apply).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from ganforge.models.layers import normal_init
+from ganforge.ops.conv import Conv2d, ConvTranspose2d  # torch.nn's, with the CPU's faster equivalent forms
 
 
 def unet_depth(size: int, limit: int = 8) -> int:
@@ -55,7 +58,7 @@ class UNetGenerator(nn.Module):
         for i, c in enumerate(chans):
             innermost = i == depth - 1
             layers = [] if i == 0 else [nn.LeakyReLU(0.2)]
-            layers.append(nn.Conv2d(c_prev, c, 4, 2, 1, bias=i == 0 or innermost))
+            layers.append(Conv2d(c_prev, c, 4, 2, 1, bias=i == 0 or innermost))
             if 0 < i < depth - 1:
                 layers.append(nn.BatchNorm2d(c))
             self.down.append(nn.Sequential(*layers))
@@ -65,7 +68,7 @@ class UNetGenerator(nn.Module):
             c_in = chans[i] if i == depth - 1 else chans[i] * 2                 # the skip doubles the input
             outermost = i == 0
             c_out = out_channels if outermost else chans[i - 1]
-            layers = [nn.ReLU(), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=outermost)]
+            layers = [nn.ReLU(), ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=outermost)]
             if outermost:
                 layers.append(nn.Tanh())
             else:
@@ -98,15 +101,15 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int, width: int = 64, layers: int = 3, norm: str = "batch"):
         super().__init__()
-        mods: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        mods: list[nn.Module] = [Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
         c = width
         for i in range(1, layers):
             c_next = min(width * 2 ** i, width * 8)
-            mods += [nn.Conv2d(c, c_next, 4, 2, 1, bias=norm != "batch"), norm_layer(norm, c_next), nn.LeakyReLU(0.2)]
+            mods += [Conv2d(c, c_next, 4, 2, 1, bias=norm != "batch"), norm_layer(norm, c_next), nn.LeakyReLU(0.2)]
             c = c_next
         c_next = min(width * 2 ** layers, width * 8)
-        mods += [nn.Conv2d(c, c_next, 4, 1, 1, bias=norm != "batch"), norm_layer(norm, c_next), nn.LeakyReLU(0.2),
-                 nn.Conv2d(c_next, 1, 4, 1, 1)]
+        mods += [Conv2d(c, c_next, 4, 1, 1, bias=norm != "batch"), norm_layer(norm, c_next), nn.LeakyReLU(0.2),
+                 Conv2d(c_next, 1, 4, 1, 1)]
         self.net = nn.Sequential(*mods)
         self.layers = layers
         normal_init(self)
@@ -118,9 +121,9 @@ class PatchDiscriminator(nn.Module):
 class ResnetBlock(nn.Module):
     def __init__(self, channels: int, norm: str = "instance"):
         super().__init__()
-        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=norm != "batch"),
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), Conv2d(channels, channels, 3, bias=norm != "batch"),
                                   norm_layer(norm, channels), nn.ReLU(),
-                                  nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=norm != "batch"),
+                                  nn.ReflectionPad2d(1), Conv2d(channels, channels, 3, bias=norm != "batch"),
                                   norm_layer(norm, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,17 +138,17 @@ class ResnetGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9, norm: str = "instance"):
         super().__init__()
         bias = norm != "batch"
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=bias),
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), Conv2d(in_channels, width, 7, bias=bias),
                                    norm_layer(norm, width), nn.ReLU()]
         c = width
         for _ in range(2):
-            layers += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=bias), norm_layer(norm, 2 * c), nn.ReLU()]
+            layers += [Conv2d(c, 2 * c, 3, 2, 1, bias=bias), norm_layer(norm, 2 * c), nn.ReLU()]
             c *= 2
         layers += [ResnetBlock(c, norm) for _ in range(blocks)]
         for _ in range(2):
-            layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias), norm_layer(norm, c // 2), nn.ReLU()]
+            layers += [ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias), norm_layer(norm, c // 2), nn.ReLU()]
             c //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, out_channels, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), Conv2d(c, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         normal_init(self)
 
