@@ -31,7 +31,7 @@ from ganforge.errors import ConfigError
 from ganforge.families.base import Batch, DataSpec, Family, Figure, SampleInputs
 from ganforge.families.pix2pix import psnr, upcast
 from ganforge.losses import OBJECTIVES
-from ganforge.models.base import frozen
+from ganforge.models.base import frozen, has_batch_statistics
 from ganforge.models.pix2pix import PatchDiscriminator, ResnetGenerator, UNetGenerator, unet_depth
 
 Tensor = torch.Tensor
@@ -102,6 +102,12 @@ class CycleGAN(Family):
     def source_shape(self) -> tuple[int, ...]:
         return tuple(self.spec.shape)
 
+    @property
+    def batch_identity(self) -> bool:
+        """Whether G's translation and identity passes can share one call: G has no batch statistics (instance
+        norm), so an image's output does not depend on the rest of the batch."""
+        return not has_batch_statistics(self.G)
+
     def build(self):
         m, c = self.cfg.model, self.c
         ch, size = self.spec.shape[0], self.spec.shape[1]
@@ -132,13 +138,19 @@ class CycleGAN(Family):
         G, D = forms.G, forms.D
         real_a, real_b = batch.source, batch.x
         with forms.autocast():
-            fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
+            if c.identity > 0 and self.batch_identity:   # G(a) and G(b) in one call: each image's output is its own
+                n = len(real_a)
+                out_b, out_a = G["a2b"](torch.cat([real_a, real_b])), G["b2a"](torch.cat([real_b, real_a]))
+                (fake_b, idt_b), (fake_a, idt_a) = out_b.split([n, len(real_b)]), out_a.split([len(real_b), n])
+            else:
+                fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
+                if c.identity > 0:
+                    idt_b, idt_a = G["a2b"](real_b), G["b2a"](real_a)
             rec_a, rec_b = G["b2a"](fake_b), G["a2b"](fake_a)
             with frozen(self.D):
                 adv = self.g_scale * (self.obj.g_loss(upcast(D["b"](fake_b))) + self.obj.g_loss(upcast(D["a"](fake_a))))
             idt = 0.0
             if c.identity > 0:
-                idt_b, idt_a = G["a2b"](real_b), G["b2a"](real_a)
                 idt = (upcast(idt_b) - real_b).abs().mean() + (upcast(idt_a) - real_a).abs().mean()
         cycle = (upcast(rec_a) - real_a).abs().mean() + (upcast(rec_b) - real_b).abs().mean()
         self._fakes = (fake_b.detach().to(real_b.dtype), fake_a.detach().to(real_a.dtype))
@@ -156,10 +168,15 @@ class CycleGAN(Family):
         fake_b, fake_a = self.pools["b"].query(fake_b), self.pools["a"].query(fake_a)
         D = forms.D
         terms = []
+        joint = not split and not has_batch_statistics(self.D)   # instance norm: one pass over real and fake
         for d, real, fake in (("b", batch.x, fake_b), ("a", batch.source, fake_a)):
             with forms.autocast():
-                terms.append((self.d_scale * self.obj.d_real(upcast(D[d](real)), self.cfg.loss.label_smoothing),
-                              self.d_scale * self.obj.d_fake(upcast(D[d](fake)))))
+                if joint:
+                    r, f = D[d](torch.cat([real, fake])).split([len(real), len(fake)])
+                else:
+                    r, f = D[d](real), D[d](fake)
+                terms.append((self.d_scale * self.obj.d_real(upcast(r), self.cfg.loss.label_smoothing),
+                              self.d_scale * self.obj.d_fake(upcast(f))))
         if split:
             yield terms[0][0] + terms[1][0]
             yield terms[0][1] + terms[1][1]
