@@ -265,3 +265,12 @@ def test_translate_bad_input_is_one_line_and_overwrites_nothing(sr_run, tmp_path
     assert np.asarray(Image.open(tmp_path / "out" / "a.png")).tolist() == [[9] * 3] * 3   # left as it was
     r = run_cli("sample", sr_run, "--out", tmp_path / "s.npz")
     assert r.returncode != 0 and "use ganforge translate" in r.stderr
+
+
+def test_train_on_a_folder_without_pairs_is_one_line(tmp_path):
+    (tmp_path / "pairs" / "A").mkdir(parents=True)
+    _save(tmp_path / "pairs" / "A" / "0.png", np.zeros((8, 8), np.uint8))
+    r = run_cli("train", "--preset", "pix2pix256", "--dataset", f"paired:{tmp_path / 'pairs'}", "--steps", "1",
+                "--out", tmp_path / "run")
+    assert r.returncode != 0 and "has A/ but no B/" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

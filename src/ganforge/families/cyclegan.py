@@ -124,6 +124,12 @@ class CycleGAN(Family):
                                 "b": PatchDiscriminator(ch, m.width, c.d_layers, norm="instance")})
         return self.G, self.D
 
+    def bind(self, forms):
+        if forms.one_backward:
+            raise ConfigError("family cyclegan trains its plain modules (two generators, two Ds): it has no "
+                              "torch.compile or multi-process form yet; drop train.compile and run one process")
+        super().bind(forms)
+
     def set_direction(self, direction: str) -> None:
         if direction not in DIRECTIONS:
             raise ConfigError(f"--direction must be one of {', '.join(DIRECTIONS)}, got '{direction}'")
