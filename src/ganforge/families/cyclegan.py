@@ -237,7 +237,7 @@ class CycleGAN(Family):
                                       image_size=d.image_size, channels=d.channels, pairs=d.pairs, domains=d.domains)
         return self._test
 
-    def _eval_inputs(self, n: int, direction: str):
+    def test_inputs(self, n: int, direction: str):
         """(sources, targets or None, target-domain labels or None) of the test split for ``direction``."""
         from ganforge.data import normalize
 
@@ -254,14 +254,14 @@ class CycleGAN(Family):
         return normalize(src[:n]), None if tgt is None else tgt[:n], labels
 
     def eval_samples(self, G, n: int, seed: int, device=None):
-        src, _, labels = self._eval_inputs(n, self.direction)
+        src, _, labels = self.test_inputs(n, self.direction)
         self._eval_G = G                       # eval_scores translates the outputs back with it
         return self.generate(G, {"source": src}, device), labels
 
     def eval_scores(self, samples_uint8: Tensor) -> dict:
         from ganforge.data import to_uint8
 
-        src, tgt, _ = self._eval_inputs(len(samples_uint8), self.direction)
+        src, tgt, _ = self.test_inputs(len(samples_uint8), self.direction)
         out = {"direction": self.direction}
         if tgt is not None:
             out["psnr"] = float(psnr(samples_uint8, tgt).clamp(max=100).mean())
@@ -281,7 +281,7 @@ class CycleGAN(Family):
 
         figures = []
         for direction in DIRECTIONS:
-            src, _, _ = self._eval_inputs(12, direction)
+            src, _, _ = self.test_inputs(12, direction)
             out, rec = self._cycles(sampler.G, src, direction)
             images = torch.stack([src, out, rec], 1).flatten(0, 1)
             figures.append(Figure(f"cycle_{direction}", images, 12,
