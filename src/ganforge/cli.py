@@ -248,10 +248,13 @@ def _say(args):
 def format_scores(r: dict) -> str:
     lines = []
     f = r.get("features", {})
-    lines.append(f"{r.get('n')} samples vs {r.get('reference_n')} real {r.get('dataset')} images; "
-                 f"features: {f.get('network')}" + (f" sha256 {f['sha256'][:12]}" if f.get("sha256") else "")
-                 + (f" (test accuracy {f['test_acc']:.4f})" if f.get("test_acc") is not None else "")
-                 + (f", images resized {f['resize']}" if f.get("source") == "inception" else ""))
+    if not f:   # --metrics psnr: a translator's scores against its targets only
+        lines.append(f"{r.get('n')} translations of {r.get('dataset')} test images, compared with their targets")
+    else:
+        lines.append(f"{r.get('n')} samples vs {r.get('reference_n')} real {r.get('dataset')} images; "
+                     f"features: {f.get('network')}" + (f" sha256 {f['sha256'][:12]}" if f.get("sha256") else "")
+                     + (f" (test accuracy {f['test_acc']:.4f})" if f.get("test_acc") is not None else "")
+                     + (f", images resized {f['resize']}" if f.get("source") == "inception" else ""))
     for key, name, what in _ROWS:
         if key not in r:
             continue

@@ -274,3 +274,24 @@ def test_train_on_a_folder_without_pairs_is_one_line(tmp_path):
                 "--out", tmp_path / "run")
     assert r.returncode != 0 and "has A/ but no B/" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_paired_folder_run_is_scored_by_psnr_without_a_classifier(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        a = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        _save(tmp_path / "pf" / "A" / f"{i}.png", a)
+        _save(tmp_path / "pf" / "B" / f"{i}.png", 255 - a)
+    with pytest.raises(ConfigError, match="pix.d_layers=3 needs images of at least 24 pixels"):
+        Trainer(resolve("pix2pix256", {"data.name": f"paired:{tmp_path / 'pf'}", "data.image_size": 16}), tmp_path / "r0")
+    over = {"data.name": f"paired:{tmp_path / 'pf'}", "data.image_size": 24, "model.width": 4, "train.steps": 1,
+            "train.batch_size": 4, "train.progress": False, "train.num_samples": 2}
+    run = Trainer(resolve("pix2pix256", over), tmp_path / "run").fit()
+    r = run_cli("eval", run, "--num", "12")
+    assert r.returncode != 0 and "--metrics psnr" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("eval", run, "--num", "12", "--metrics", "psnr", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(result) >= {"psnr", "l1"} and "fid" not in result and result["n"] == 12

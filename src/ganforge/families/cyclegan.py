@@ -29,7 +29,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.families.base import Batch, DataSpec, Family, Figure, SampleInputs
-from ganforge.families.pix2pix import psnr, upcast
+from ganforge.families.pix2pix import check_patch_size, psnr, upcast
 from ganforge.losses import OBJECTIVES
 from ganforge.models.base import frozen, has_batch_statistics
 from ganforge.models.pix2pix import PatchDiscriminator, ResnetGenerator, UNetGenerator, unet_depth
@@ -87,6 +87,7 @@ class CycleGAN(Family):
         if h != w or h % 4:
             raise ConfigError(f"family cyclegan's generators need square images of a size divisible by 4, got {h}x{w}; "
                               "set data.image_size")
+        check_patch_size(h, cfg.cycle.d_layers, "cycle")
         self.c = cfg.cycle
         self.obj = OBJECTIVES.get(cfg.loss.name)
         # the paper's scale: G's (D(G(a)) - 1)^2 and D's half of (D(b) - 1)^2 + D(G(a))^2 (its code's MSELoss); ganforge's

@@ -25,7 +25,7 @@ from ganforge.errors import ConfigError
 from ganforge.families.base import Batch, DataSpec, Family, SampleInputs
 from ganforge.losses import OBJECTIVES
 from ganforge.models.base import frozen
-from ganforge.models.pix2pix import PatchDiscriminator, UNetGenerator, unet_depth
+from ganforge.models.pix2pix import PatchDiscriminator, UNetGenerator, patch_min_size, unet_depth
 
 Tensor = torch.Tensor
 TRIPLES_PER_ROW = 4
@@ -33,6 +33,12 @@ TRIPLES_PER_ROW = 4
 
 def upcast(t: Tensor) -> Tensor:
     return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
+def check_patch_size(size: int, layers: int, section: str) -> None:
+    if size < patch_min_size(layers):
+        raise ConfigError(f"{section}.d_layers={layers} needs images of at least {patch_min_size(layers)} pixels, got "
+                          f"{size}; lower {section}.d_layers or raise data.image_size")
 
 
 def psnr(outputs: Tensor, targets: Tensor) -> Tensor:
@@ -54,6 +60,7 @@ class Pix2Pix(Family):
         if h != w or unet_depth(h) < 1:
             raise ConfigError(f"family pix2pix's U-Net needs square images of an even size, got {h}x{w}; "
                               "set data.image_size (e.g. 28, 32, 64, 256)")
+        check_patch_size(h, cfg.pix.d_layers, "pix")
         self.source_shape = tuple(spec.source_shape)
         self.obj = OBJECTIVES.get(cfg.loss.name)
         self.pix = cfg.pix

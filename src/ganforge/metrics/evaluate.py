@@ -297,7 +297,14 @@ def evaluate_run(run: str | Path, num: int = 10_000, metrics=None, *, seed: int 
     x, y = family.eval_samples(sampler.G, num, seed)
     codes = family.eval_codes(num)
     d = cfg.data
-    if x.dim() == 2:
+    if metrics and "psnr" in metrics:   # a translator's PSNR and L1 against its targets, always reported with the rest
+        if not family.translates:
+            raise ConfigError("--metrics psnr compares translations with their targets; this run's model (family "
+                              f"'{family.name}') draws from latents")
+        metrics = [m for m in metrics if m != "psnr"]
+    if metrics is not None and not metrics:
+        result = {"n": len(x), "dataset": d.name}
+    elif x.dim() == 2:
         result = score_points(x, d.name, metrics, seed, kid_subsets)
     else:
         result = score_samples(to_uint8(x), d.name, None if y is None else y.tolist(), metrics, features=features,

@@ -219,6 +219,10 @@ def reference_splits(name: str, data_dir=None, image_size=None, channels=None, d
     if train.kind != "image":
         raise ConfigError(f"'{name}' holds 2-D points; they are scored directly, without a feature network")
     if not train.num_classes:
+        if name.startswith("paired:"):
+            raise DataError(f"'{name}' has no class labels, so no reference classifier can be trained on it; score "
+                            "with --features inception (FID, KID, IS; PSNR and L1 come with them), or --metrics "
+                            "psnr for PSNR and L1 alone")
         raise DataError(f"'{name}' has no class labels, so no reference classifier can be trained on it; "
                         "put images in one sub-folder per class")
     if name.partition(":")[0] in ("digits",) or name.startswith("folder:"):

@@ -33,6 +33,12 @@ def unet_depth(size: int, limit: int = 8) -> int:
     return depth
 
 
+def patch_min_size(layers: int) -> int:
+    """The smallest image side ``PatchDiscriminator`` with ``layers`` stride-2 layers takes: its two 4x4 stride-1
+    convolutions need a map of at least 3x3 after the halvings."""
+    return 3 * 2 ** layers
+
+
 def patch_receptive_field(layers: int) -> int:
     """Pixels (per side) each of ``PatchDiscriminator``'s logits sees: 4x4 kernels, ``layers`` of stride 2, then
     two of stride 1."""
