@@ -4,7 +4,8 @@
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/family_speed.py   # the AVX2 class
 
 The textbook way is what the reference implementations run: eager fp32, torch.nn's own convolutions
-(``reference_forms``), D's update on the real and the fake batch as two D passes, then G's. ganforge's way
+(``reference_forms``), D's update on the real and the fake batch as two D passes, then G's (CycleGAN: each
+generator pass its own call, as the reference code makes them). ganforge's way
 is the preset as shipped, and the preset with ``train.precision=auto`` (bf16 autocast where the CPU has
 bf16 units, else fp32). All sides train the same networks on the same batches; their steps are taken in
 turn (``--steps`` each per round), so every side sees the same machine. StackGAN's staged schedule is
@@ -30,7 +31,8 @@ from ganforge.bench import bench_config, step_chunks
 from ganforge.ops import reference_forms
 from ganforge.train import Trainer
 
-PRESETS = ["mnist-cgan-mlp", "mnist-cgan-conv", "mnist-infogan", "mnist-stackgan"]
+PRESETS = ["mnist-cgan-mlp", "mnist-cgan-conv", "mnist-infogan", "mnist-stackgan", "fashion-sr4-pix2pix",
+           "fashion-shoes-cyclegan"]
 TEXTBOOK = ["train.precision=fp32", "train.joint_d_forward=false", "train.update=alternating",
             "train.channels_last=false"]
 

@@ -159,7 +159,8 @@ class TrainConfig:
     progress: bool = True           # show a progress bar
     tensorboard: bool = False       # also log to TensorBoard (pip install 'ganforge[tensorboard]')
     # speed (docs/benchmarks.md measures each); none changes what is computed beyond rounding
-    joint_d_forward: bool = True    # one D pass over cat(real, fake) when D has no batch norm
+    joint_d_forward: bool = True    # one D pass over cat(real, fake) when D has no batch norm (CycleGAN: also
+                                    # one G call for the translation and identity passes)
     channels_last: bool = False     # NHWC memory format for conv models
     compile: bool = False           # torch.compile G and D (slow first steps; needs a C++ compiler on CPU)
     threads: int | None = None      # torch.set_num_threads (None: PyTorch's default, one per core)

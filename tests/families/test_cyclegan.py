@@ -73,12 +73,12 @@ def _family(**over):
     return fam, Batch(normalize(data.x[:4]), None, normalize(data.source[:4]))
 
 
-@pytest.mark.parametrize("g_arch", ["resnet", "unet"])
-def test_losses_are_the_papers_least_squares_cycle_and_identity(g_arch):
+@pytest.mark.parametrize("g_arch, joint", [("resnet", True), ("resnet", False), ("unet", True)])
+def test_losses_are_the_papers_least_squares_cycle_and_identity(g_arch, joint):
     """With instance norm (ResNet G) the translation and identity passes share one call; a U-Net with batch norm
     keeps them apart (its outputs depend on the batch): the same closed form either way."""
-    fam, batch = _family(**{"cycle.pool_size": 0, "cycle.g_arch": g_arch})
-    assert fam.batch_identity == (g_arch == "resnet")
+    fam, batch = _family(**{"cycle.pool_size": 0, "cycle.g_arch": g_arch, "train.joint_d_forward": joint})
+    assert fam.batch_identity == (g_arch == "resnet" and joint)
     G, D = fam.G, fam.D
     a, b = batch.source, batch.x
     with torch.no_grad():

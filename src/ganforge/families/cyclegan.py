@@ -105,9 +105,10 @@ class CycleGAN(Family):
 
     @property
     def batch_identity(self) -> bool:
-        """Whether G's translation and identity passes can share one call: G has no batch statistics (instance
-        norm), so an image's output does not depend on the rest of the batch."""
-        return not has_batch_statistics(self.G)
+        """Whether G's translation and identity passes share one call: where G has no batch statistics (instance
+        norm: an image's output does not depend on the rest of its batch) and ``train.joint_d_forward`` (on by
+        default; off, every pass is its own call, as the reference code runs them)."""
+        return self.cfg.train.joint_d_forward and not has_batch_statistics(self.G)
 
     def build(self):
         m, c = self.cfg.model, self.c
@@ -175,7 +176,7 @@ class CycleGAN(Family):
         fake_b, fake_a = self.pools["b"].query(fake_b), self.pools["a"].query(fake_a)
         D = forms.D
         terms = []
-        joint = not split and not has_batch_statistics(self.D)   # instance norm: one pass over real and fake
+        joint = not split and self.cfg.train.joint_d_forward and not has_batch_statistics(self.D)  # one pass, exact
         for d, real, fake in (("b", batch.x, fake_b), ("a", batch.source, fake_a)):
             with forms.autocast():
                 if joint:
