@@ -22,9 +22,21 @@ def cmd_train(args) -> int:
     from ganforge.api import override_items
     from ganforge.config import resolve
 
-    items = override_items(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
+    dataset, domains = args.dataset, None
+    if args.domains:  # --domains fashion-mnist:sneaker,ankle-boot: the data set and its two classes (CycleGAN)
+        from ganforge.errors import ConfigError
+
+        dataset_part, sep, domains = args.domains.rpartition(":")
+        if not sep or not dataset_part or domains.count(",") != 1:
+            raise ConfigError(f"--domains takes DATASET:A,B (e.g. fashion-mnist:sneaker,ankle-boot), got '{args.domains}'")
+        if args.dataset and args.dataset != dataset_part:
+            raise ConfigError(f"--domains names data set '{dataset_part}' and --dataset '{args.dataset}'; give one")
+        dataset = dataset_part
+    items = override_items(dataset=dataset, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
                            minutes=args.minutes, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                            overrides=args.overrides)
+    if domains:
+        items = {"data.domains": domains, **items}
     cfg = None if args.resume else resolve(args.preset, items)  # config mistakes show before torch loads
     from ganforge.train import Trainer
     from ganforge.train.distributed import leaving_together
@@ -363,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a preset", description="Train a GAN from a named preset.")
     t.add_argument("--preset", default="digits-dcgan", help="preset name (see `ganforge presets`); default digits-dcgan")
     t.add_argument("--dataset", help="data set name (see `ganforge datasets`) or folder:PATH")
+    t.add_argument("--domains", metavar="DATASET:A,B", help="CycleGAN: two classes of a data set as its domains, "
+                   "e.g. fashion-mnist:sneaker,ankle-boot or folder:PATH:trainA,trainB")
     t.add_argument("--data-dir", help="folder holding the data set's files")
     t.add_argument("--epochs", type=int, help="number of epochs")
     t.add_argument("--steps", type=int, help="stop after N generator updates (overrides --epochs)")

@@ -180,3 +180,13 @@ def test_translate_both_directions(shoes_run, tmp_path):
         expected = to_uint8(sampler.family.generate(sampler.G, {"source": normalize(torch.from_numpy(imgs)[:, None])}))
         got = np.stack([np.asarray(Image.open(tmp_path / direction / f"{i}.png")) for i in range(3)])
         assert np.array_equal(got, expected[:, 0].numpy()), direction
+
+
+def test_domains_flag_names_the_data_set_and_its_two_classes(tmp_path):
+    r = run_cli("train", "--preset", "fashion-shoes-cyclegan", "--domains", "digits:3,8", "data.image_size=8",
+                "train.batch_size=4", "model.width=4", "cycle.blocks=1", "--steps", "1", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    state = latest_checkpoint(tmp_path / "run")
+    assert (state["config"]["data"]["name"], state["config"]["data"]["domains"]) == ("digits", "3,8")
+    r = run_cli("train", "--preset", "fashion-shoes-cyclegan", "--domains", "digits", "--out", tmp_path / "bad")
+    assert r.returncode != 0 and "--domains takes DATASET:A,B" in r.stderr and len(r.stderr.strip().splitlines()) == 1
