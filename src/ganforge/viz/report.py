@@ -184,6 +184,9 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
     sections.append(f"<table class=kv>{rows}</table>")
 
     # -- images ------------------------------------------------------------
+    translator = cfg.get("family") in ("pix2pix", "cyclegan")
+    grid_name = ("The fixed training pairs' translations (source, output, target; CycleGAN: input, output, cycle)"
+                 if translator else "The fixed latent grid")
     generated, note = _generated(run_dir)
     samples = generated.pop("samples", "")
     interp = generated.pop("interpolation", "")
@@ -199,7 +202,7 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
     sections.append("<h2>Real and generated</h2>" + note + f'<div class="row">{"".join(figs)}</div>')
     if (run_dir / "progress.gif").is_file():
         sections.append("<h2>Training progress</h2>" + _figure(_file_img(run_dir / "progress.gif", "training GIF"),
-                                                               "The fixed latent grid after every epoch (animated; a still view shows epoch 1)"))
+                                                               f"{grid_name} after every epoch (animated; a still view shows epoch 1)"))
     if interp:
         sections.append("<h2>Latent interpolation</h2>" + interp)
     if generated:  # any further figures of the run's family
