@@ -114,5 +114,5 @@ def test_a_family_without_a_simultaneous_update_says_so(tmp_path):
 
 
 def test_unknown_family_is_a_one_line_config_error():
-    with pytest.raises(ConfigError, match="unknown family 'cyclegan'"):
-        resolve("digits-dcgan", {"family": "cyclegan"})
+    with pytest.raises(ConfigError, match="unknown family 'discogan'"):
+        resolve("digits-dcgan", {"family": "discogan"})
