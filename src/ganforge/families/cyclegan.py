@@ -29,7 +29,8 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.families.base import Batch, DataSpec, Family, Figure, SampleInputs
-from ganforge.families.pix2pix import check_patch_size, psnr, upcast
+from ganforge.families.gan import upcast
+from ganforge.families.pix2pix import check_patch_size, load_test_split, psnr, spread_pairs
 from ganforge.losses import OBJECTIVES
 from ganforge.models.base import frozen, has_batch_statistics
 from ganforge.models.pix2pix import PatchDiscriminator, ResnetGenerator, UNetGenerator, unet_depth
@@ -194,10 +195,7 @@ class CycleGAN(Family):
     # -- what a run shows ----------------------------------------------------------------------------
     def fixed_inputs(self, n: int, seed: int, data=None) -> SampleInputs:
         """``n`` A images and ``n`` B images spread evenly over the data set."""
-        from ganforge.data import normalize
-
-        idx = torch.linspace(0, len(data) - 1, n).round().long() if n > 1 else torch.zeros(1, dtype=torch.long)
-        return {"source": normalize(data.source[idx]), "target": normalize(data.x[idx])}
+        return spread_pairs(data, n)
 
     def generate(self, G: nn.Module, inputs: SampleInputs, device=None, chunk: int = 500) -> Tensor:
         return super().generate(G, {"source": inputs["source"]}, device, chunk)
@@ -231,12 +229,7 @@ class CycleGAN(Family):
     # -- evaluation ------------------------------------------------------------------------------------
     def test_data(self):
         if self._test is None:
-            from ganforge.data import load_dataset
-
-            d = self.cfg.data
-            # the test split keeps its pairs (unpaired=false), so translations can be compared with their truth
-            self._test = load_dataset(d.name, data_dir=d.data_dir, split="test", download=d.download,
-                                      image_size=d.image_size, channels=d.channels, pairs=d.pairs, domains=d.domains)
+            self._test = load_test_split(self.cfg)
         return self._test
 
     def test_inputs(self, n: int, direction: str):

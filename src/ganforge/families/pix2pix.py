@@ -23,6 +23,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.families.base import Batch, DataSpec, Family, SampleInputs
+from ganforge.families.gan import upcast
 from ganforge.losses import OBJECTIVES
 from ganforge.models.base import frozen
 from ganforge.models.pix2pix import PatchDiscriminator, UNetGenerator, patch_min_size, unet_depth
@@ -31,14 +32,28 @@ Tensor = torch.Tensor
 TRIPLES_PER_ROW = 4
 
 
-def upcast(t: Tensor) -> Tensor:
-    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
-
-
 def check_patch_size(size: int, layers: int, section: str) -> None:
     if size < patch_min_size(layers):
         raise ConfigError(f"{section}.d_layers={layers} needs images of at least {patch_min_size(layers)} pixels, got "
                           f"{size}; lower {section}.d_layers or raise data.image_size")
+
+
+def spread_pairs(data, n: int) -> SampleInputs:
+    """``n`` (source, target) pairs of ``data`` spread evenly over it (no randomness: the same for every seed)."""
+    from ganforge.data import normalize
+
+    idx = torch.linspace(0, len(data) - 1, n).round().long() if n > 1 else torch.zeros(1, dtype=torch.long)
+    return {"source": normalize(data.source[idx]), "target": normalize(data.x[idx])}
+
+
+def load_test_split(cfg):
+    """The test split of a translator's data with its sources; the pairs stay paired (no ``data.unpaired``), so
+    translations can be compared with their truth. A paired folder has one set: itself."""
+    from ganforge.data import load_dataset
+
+    d = cfg.data
+    return load_dataset(d.name, data_dir=d.data_dir, split="test", download=d.download, image_size=d.image_size,
+                        channels=d.channels, pairs=d.pairs, domains=d.domains)
 
 
 def psnr(outputs: Tensor, targets: Tensor) -> Tensor:
@@ -121,11 +136,7 @@ class Pix2Pix(Family):
 
     # -- what a run shows ---------------------------------------------------------------------------
     def fixed_inputs(self, n: int, seed: int, data=None) -> SampleInputs:
-        """``n`` training pairs spread evenly over the data set (no randomness: the same for every seed)."""
-        from ganforge.data import normalize
-
-        idx = torch.linspace(0, len(data) - 1, n).round().long() if n > 1 else torch.zeros(1, dtype=torch.long)
-        return {"source": normalize(data.source[idx]), "target": normalize(data.x[idx])}
+        return spread_pairs(data, n)
 
     def displayable(self, source: Tensor) -> Tensor:
         """A source as the grid shows it: at the target's size and channels (grey repeated into RGB)."""
@@ -144,13 +155,8 @@ class Pix2Pix(Family):
 
     # -- evaluation on the test split ----------------------------------------------------------------
     def test_pairs(self):
-        """The test split of the run's data with its sources (a paired folder has one set: itself)."""
         if self._test is None:
-            from ganforge.data import load_dataset
-
-            d = self.cfg.data
-            self._test = load_dataset(d.name, data_dir=d.data_dir, split="test", download=d.download,
-                                      image_size=d.image_size, channels=d.channels, pairs=d.pairs)
+            self._test = load_test_split(self.cfg)
         return self._test
 
     def eval_samples(self, G, n: int, seed: int, device=None):
