@@ -336,6 +336,54 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_data_pack(args) -> int:
+    from ganforge.data import pack as packing
+    from ganforge.errors import ConfigError
+
+    if args.size is not None and args.size < 1:
+        raise ConfigError(f"--size must be a positive number of pixels, got {args.size}")
+    key, _, arg = args.source.partition(":")
+    if key == "folder":
+        if args.size is None:
+            raise ConfigError("packing a folder needs --size S: the images are made S x S (see --fit)")
+        source = packing.folder_source(arg, args.size, args.channels or 3, args.fit)
+    elif key in ("pack", "paired"):
+        raise ConfigError(f"{args.source} cannot be packed; give a data set name (see `ganforge datasets`) or folder:PATH")
+    else:
+        if args.fit != "crop":
+            raise ConfigError(f"--fit applies to folder:PATH sources; {args.source} is resized whole (drop --fit)")
+        source = packing.dataset_source(args.source, args.split, args.size, args.channels, args.data_dir)
+    try:
+        info = packing.pack(source, args.out, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"ganforge: interrupted; the finished shards are kept: run the same command again to continue",
+              file=sys.stderr)
+        return 130
+    c, size, _ = info.shape
+    print(f"packed {info.count} images ({c}x{size}x{size}, {info.nbytes / 2**20:.1f} MiB) from {source.name} "
+          f"into {info.path}; train with --dataset pack:{args.out}")
+    return 0
+
+
+def cmd_data_info(args) -> int:
+    from ganforge.data import pack as packing
+
+    info = packing.read_manifest(args.pack)
+    m, c, size = info.manifest, info.shape[0], info.shape[1]
+    classes = f"{len(info.class_names)} classes" if info.class_names else "no classes"
+    print(f"pack:{args.pack}: {info.count} images {c}x{size}x{size}, {classes}, {len(m['shards'])} shards, "
+          f"{m.get('skipped', 0)} source files skipped; from {m['source']['name']} (fit {m['source'].get('fit')})")
+    if args.verify:
+        bad = packing.verify_pack(args.pack)
+        if bad:
+            from ganforge.errors import DataError
+
+            raise DataError(f"pack:{args.pack}: shard(s) {', '.join(map(str, bad))} do not match their sha256; "
+                            "the pack is damaged: pack the source again into a new folder")
+        print(f"all {len(m['shards'])} shards match their sha256")
+    return 0
+
+
 def cmd_classifier(args) -> int:
     from ganforge.errors import ConfigError
     from ganforge.metrics.features import classifier_for
@@ -483,6 +531,27 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="the file to write")
     x.add_argument("--force", action="store_true", help="replace an existing --out file")
     x.set_defaults(func=cmd_export)
+
+    dp = sub.add_parser("data", help="pack a data set once for fast, bounded-memory training (pack, info)",
+                        description="Packs: images decoded once into a memory-mapped file (docs/data.md).")
+    dsub = dp.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    pk = dsub.add_parser("pack", help="decode a data set or folder into a pack", description=(
+        "Decode SOURCE once into DIR (images.u8, labels, manifest.json); train with --dataset pack:DIR. "
+        "An interrupted pack continues when run again; the source is only read."))
+    pk.add_argument("source", metavar="SOURCE", help="a data set name (see `ganforge datasets`) or folder:PATH")
+    pk.add_argument("--out", required=True, metavar="DIR", help="a new folder for the pack")
+    pk.add_argument("--size", type=int, metavar="S", help="make the images S x S (required for folder:PATH)")
+    pk.add_argument("--channels", type=int, choices=[1, 3], help="1 (grey) or 3 (RGB); default: the data set's, 3 for a folder")
+    pk.add_argument("--fit", choices=["crop", "pad", "stretch"], default="crop",
+                    help="non-square images: centre crop (default), pad with black, or stretch")
+    pk.add_argument("--split", choices=["train", "test"], default="train", help="which split of a named data set")
+    pk.add_argument("--data-dir", help="folder holding the data set's files")
+    pk.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pk.set_defaults(func=cmd_data_pack)
+    pi = dsub.add_parser("info", help="show a pack's manifest (and check its shards with --verify)")
+    pi.add_argument("pack", metavar="DIR")
+    pi.add_argument("--verify", action="store_true", help="recompute every shard's sha256")
+    pi.set_defaults(func=cmd_data_info)
 
     c = sub.add_parser("classifier", help="train or show the reference classifier behind the metrics")
     c.add_argument("action", choices=["train", "info"], help="train: train (and cache) it; info: show it")

@@ -35,6 +35,9 @@ class DataConfig:
                                     # sr4 | inpaint | inpaint-centre | colorize | edges (paired:PATH needs none)
     unpaired: bool = False          # with data.pairs: sources of the first half, images of the second (CycleGAN)
     domains: str | None = None      # "A,B": two classes of a labelled data set as unpaired domains (CycleGAN)
+    xflip: bool = False             # also every image mirrored left-right: twice the images per epoch (photos)
+    reader: str = "auto"            # memory: the whole set on the device | stream: each batch read from a pack on
+                                    # disk by a background thread | auto: stream packs larger than 1/4 of the memory
 
 
 @dataclass
@@ -411,6 +414,7 @@ def validate(cfg: RunConfig) -> None:
         "train.g_mode_for_d": (t.g_mode_for_d, ("train", "eval")),
         "train.d_bn_for_g": (t.d_bn_for_g, ("batch", "running")),
         "train.fake_batch": (t.fake_batch, ("real", "full")),
+        "data.reader": (cfg.data.reader, ("auto", "memory", "stream")),
         "model.noise": (cfg.model.noise, ("normal", "uniform")),
         "model.padding": (cfg.model.padding, ("tf", "symmetric")),
         "g_optim.name": (cfg.g_optim.name, tuple(OPTIMIZERS.names())),

@@ -70,10 +70,10 @@ def test_bad_arguments():
 
 def test_dataset_info_covers_every_registered_name():
     rows = {r["name"]: r for r in dataset_info()}
-    assert set(rows) == {"mnist", "fashion-mnist", "kmnist", "cifar10", "digits", "folder:PATH", "paired:PATH", "ring8",
-                         "grid25"}
-    assert len(DATASETS.names()) == 9
-    assert rows["paired:PATH"]["status"] == "use paired:PATH"
+    assert set(rows) == {"mnist", "fashion-mnist", "kmnist", "cifar10", "digits", "folder:PATH", "paired:PATH", "pack:DIR",
+                         "ring8", "grid25"}
+    assert len(DATASETS.names()) == 10
+    assert rows["paired:PATH"]["status"] == "use paired:PATH" and rows["pack:DIR"]["status"] == "use pack:DIR"
     assert rows["mnist"]["shape"] == "1x28x28" and rows["mnist"]["classes"] == 10
     assert rows["mnist"]["status"] == "downloadable"
     assert rows["cifar10"]["shape"] == "3x32x32"

@@ -5,7 +5,8 @@
     images = to_uint8(generator(z))               # back to uint8 for saving
 
 Names: mnist, fashion-mnist, kmnist, cifar10 (local files or download), digits
-(scikit-learn), folder:PATH (your images), ring8 and grid25 (2-D mixtures).
+(scikit-learn), folder:PATH (your images), pack:DIR (a pack made by ``ganforge data pack``: its
+images stay in a memory-mapped file), ring8 and grid25 (2-D mixtures).
 Local files are searched in: the explicit ``data_dir`` (or ``data_dir/<name>``),
 ``$GANFORGE_DATA_DIR/<name>`` (or files directly in it), the cache
 ``<cache>/data/<name>``, then ``/usr/share/datasets/<name>``. Missing files are
@@ -22,7 +23,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ganforge.data import cifar, digits, download as dl, folder, idx, mixtures, pairs as pairs_
+from ganforge.data import cifar, digits, download as dl, folder, idx, mixtures, pack as pack_, pairs as pairs_
 from ganforge.data.download import cache_dir, data_cache_dir, download_file, download_files, pretty_path
 from ganforge.data.mixtures import mixture_centers, mixture_std
 from ganforge.errors import ConfigError, DataError
@@ -52,6 +53,7 @@ class Dataset:
     source: torch.Tensor | None = field(default=None, repr=False)  # uint8 (N, C', H', W'): what a translator is given
     pairs: str | None = None  # how ``source`` was made: a pair maker (data/pairs.py), or "paired folder"
     domain_classes: tuple[int, int] | None = None  # data.domains: the classes of the source and the target domain
+    pack: pack_.PackInfo | None = field(default=None, repr=False)  # pack:DIR: x is its memory-mapped file
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -192,6 +194,23 @@ def _load_paired(*, arg=None, image_size=None, channels=None, **_) -> Dataset:
     return Dataset(f"paired:{arg}", b, None, 0, None, "image", source=a, pairs=f"paired folder ({how})")
 
 
+@_register("pack", "pack:DIR, images packed once by `ganforge data pack` (memory-mapped; streamed when large)",
+           shape=None, classes=0, kind="image", source="a local pack")
+def _load_pack(*, arg=None, image_size=None, channels=None, **_) -> Dataset:
+    """Both splits are the pack itself (as with folder:PATH); its images are read from disk when touched."""
+    if not arg:
+        raise ConfigError("data set 'pack' needs a folder: pack:DIR (make one with `ganforge data pack`)")
+    info = pack_.read_manifest(arg)
+    c, s, _ = info.shape
+    if (image_size not in (None, s)) or (channels not in (None, c)):
+        raise ConfigError(f"pack:{arg} holds {c}-channel {s}x{s} images, the config asks for "
+                          f"{channels or c}-channel {image_size or s}x{image_size or s}; set data.image_size={s} "
+                          f"data.channels={c}, or pack the source again with --size/--channels")
+    names = info.class_names
+    return Dataset(f"pack:{arg}", pack_.open_images(info), pack_.read_labels(info), len(names) if names else 0, names,
+                   "image", pack=info)
+
+
 def _mixture_loader(name: str):
     def load(*, split="train", **_) -> Dataset:
         x, y = mixtures.sample_mixture(name, mixtures.NUM_POINTS, mixtures.SPLIT_SEEDS[split])
@@ -268,8 +287,8 @@ def load_dataset(
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3, not {channels!r}")
     key, _, arg = name.partition(":")
-    if arg and key not in ("folder", "paired"):
-        raise ConfigError(f"unknown dataset '{name}' (only folder:PATH and paired:PATH take a path)")
+    if arg and key not in ("folder", "paired", "pack"):
+        raise ConfigError(f"unknown dataset '{name}' (only folder:PATH, paired:PATH and pack:DIR take a path)")
     loader = DATASETS.get(key)
     ds = loader(arg=arg, data_dir=data_dir, split=split, download=download,
                 image_size=image_size, channels=channels)
@@ -319,10 +338,12 @@ def dataset_info() -> list[dict]:
             status = "embedded (scikit-learn)"
         elif name in ("folder", "paired"):
             status = f"use {name}:PATH"
+        elif name == "pack":
+            status = "use pack:DIR"
         else:
             status = "synthetic"
         rows.append({
-            "name": f"{name}:PATH" if name in ("folder", "paired") else name,
+            "name": f"{name}:PATH" if name in ("folder", "paired") else "pack:DIR" if name == "pack" else name,
             "shape": "x".join(map(str, meta.shape)) if meta.shape else "any",
             "classes": meta.classes,
             "kind": meta.kind,

@@ -176,7 +176,8 @@ def data_fingerprint(*datasets: Dataset) -> str:
                 h.update(b"none")
                 continue
             h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.contiguous().numpy().tobytes())
+            for start in range(0, max(len(t), 1), 4096):  # in chunks: a packed data set is not copied whole
+                h.update(t[start:start + 4096].contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -225,7 +226,7 @@ def reference_splits(name: str, data_dir=None, image_size=None, channels=None, d
                             "psnr for PSNR and L1 alone")
         raise DataError(f"'{name}' has no class labels, so no reference classifier can be trained on it; "
                         "put images in one sub-folder per class")
-    if name.partition(":")[0] in ("digits",) or name.startswith("folder:"):
+    if name.partition(":")[0] in ("digits", "folder", "pack"):  # one split only: hold out a share of it
         return _holdout(train)
     test = load_dataset(name, data_dir=data_dir, split="test", download=download)
     return train, test

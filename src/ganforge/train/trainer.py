@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from datetime import datetime
@@ -19,6 +20,7 @@ from torch import nn
 from ganforge import __version__
 from ganforge.config import RunConfig, from_saved
 from ganforge.data import Dataset, load_dataset, mixture_centers, normalize
+from ganforge.data.pack import PackReader
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.families import Batch, DataSpec, TrainingForms, build_family
 from ganforge.io import write_text
@@ -26,7 +28,7 @@ from ganforge.metrics.evaluate import TrainingEvaluator
 from ganforge.rundir import RunDir, resume_point, save_checkpoint, write_checkpoint
 from ganforge.train import distributed
 from ganforge.train.augment import with_augment
-from ganforge.train.batches import epoch_batches
+from ganforge.train.batches import Prefetcher, epoch_batches, mirror, split_flips
 from ganforge.train.ema import EMA
 from ganforge.train.optim import build_optimizer
 from ganforge.train.schedule import Schedule
@@ -93,6 +95,27 @@ def autocast_for(precision: str, device: torch.device):
     return lambda: torch.autocast(device.type, dtype=dtype)
 
 
+def choose_reader(data: Dataset, reader: str, device: torch.device):
+    """``data.reader``: None to hold the whole set on the device, or a pack's ``PackReader`` to stream it
+    (``auto``: packs larger than a quarter of the memory, the device's on CUDA, stream)."""
+    if reader == "memory" or (reader == "auto" and data.pack is None):
+        return None
+    if data.pack is None:
+        raise ConfigError(f"data.reader=stream reads packs; data set '{data.name}' is loaded whole. Pack it once with "
+                          f"`ganforge data pack {data.name} --out DIR` and train with --dataset pack:DIR")
+    if data.source is not None:
+        raise ConfigError("data.reader=stream reads images alone; translation pairs are held in memory: "
+                          "use data.reader=memory")
+    if reader == "auto":
+        if device.type == "cuda":
+            memory = torch.cuda.get_device_properties(device).total_memory
+        else:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if data.pack.nbytes <= memory // 4:
+            return None
+    return PackReader(data.pack)
+
+
 def default_run_dir(preset: str) -> Path:
     return Path("runs") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{preset}"
 
@@ -129,7 +152,11 @@ class Trainer:
         if cfg.model.conditional and not self.data.num_classes:
             raise ConfigError(f"model.conditional=true needs labels, but data set '{self.data.name}' has none")
         self.modes = mixture_centers(self.data.name) if self.data.kind == "points" else None  # marked on scatter plots
-        self.x = self.data.x.to(self.device)
+        if cfg.data.xflip and self.data.kind != "image":
+            raise ConfigError(f"data.xflip mirrors images; data set '{self.data.name}' holds 2-D points")
+        self.reader = choose_reader(self.data, cfg.data.reader, self.device)  # None: the whole set on the device
+        self.x = self.data.x.to(self.device) if self.reader is None else None
+        self.feed: Prefetcher | None = None  # a streamed pack's reader thread, during an epoch
         self.source = self.data.source.to(self.device) if self.data.source is not None else None  # translation pairs
 
         # -- the family's networks, optimisers, EMA ----------------------
@@ -242,24 +269,39 @@ class Trainer:
         set_rng_state(ranks[self.rank] if ranks and len(ranks) == self.world_size else state["rng"], self.device)
 
     # ------------------------------------------------------------------
-    def batch(self, idx: torch.Tensor) -> Batch:
-        """The real data at indices ``idx`` as the family takes it, on the device."""
-        idx = idx.to(self.device, non_blocking=True)
-        x = self.x[idx]
-        real = normalize(x) if x.dtype == torch.uint8 else x
+    def read_images(self, idx: torch.Tensor) -> torch.Tensor:
+        """A streamed pack's images at indices ``idx`` (of the ``data.xflip``-doubled range), uint8 on the CPU:
+        what the reader thread does (pinned for a non-blocking copy to CUDA)."""
+        base, _ = split_flips(idx, len(self.data))
+        images = self.reader.read(base)
+        return images.pin_memory() if self.device.type == "cuda" else images
+
+    def batch(self, idx: torch.Tensor, images: torch.Tensor | None = None) -> Batch:
+        """The real data at indices ``idx`` as the family takes it, on the device (``images``: those already read
+        from a streamed pack)."""
+        base, flipped = split_flips(idx, len(self.data))
+        if self.reader is None:
+            base = base.to(self.device, non_blocking=True)
+            x = self.x[base]
+        else:
+            x = (images if images is not None else self.read_images(idx)).to(self.device, non_blocking=True)
+        real = mirror(normalize(x) if x.dtype == torch.uint8 else x, flipped)
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         source = None
         if self.source is not None:
-            source = normalize(self.source[idx])
+            source = mirror(normalize(self.source[base.to(self.source.device)]), flipped)
             if self.channels_last:
                 source = source.contiguous(memory_format=torch.channels_last)
-        return Batch(real, self.y[idx] if self.y is not None else None, source)
+        return Batch(real, self.y[base.to(self.y.device)] if self.y is not None else None, source)
 
     def train_step(self, chunk: list[torch.Tensor], step: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``step`` (default ``self.step``) on the index batches in ``chunk`` (``schedule.batches_for(step)``
-        of them): (d_loss, g_loss). The schedule (train/schedule.py) says which updates it takes, in which order."""
-        return self.stepper.step(self.step if step is None else step, [self.batch(idx) for idx in chunk])
+        of them): (d_loss, g_loss). The schedule (train/schedule.py) says which updates it takes, in which order.
+        A streamed pack's images come from the reader thread (``self.feed``), which has read them ahead."""
+        feed = self.feed
+        batches = [self.batch(idx, feed.get() if feed is not None else None) for idx in chunk]
+        return self.stepper.step(self.step if step is None else step, batches)
 
     def _agree_on_stopping(self) -> None:
         """Read the clock and the stop signal once per step, the same on every rank.
@@ -322,7 +364,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume_state is None:
             write_text(self.run.config, self.cfg.to_yaml())
-            reals = self.x[:64 if self.modes is None else self.cfg.train.num_samples].cpu()
+            reals = self.data.x[:64 if self.modes is None else self.cfg.train.num_samples].cpu()
             save_image_grid(normalize(reals) if reals.dtype == torch.uint8 else reals, self.run.reals,
                             reference=self.modes)
         else:
@@ -380,12 +422,17 @@ class Trainer:
     def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
         """This rank's index batches of epoch ``epoch`` (0-based)."""
         t, d = self.cfg.train, self.cfg.data
-        return epoch_batches(len(self.data), t.batch_size, t.seed, epoch, d.drop_last, self.rank, self.world_size,
-                             d.shuffle)
+        n = len(self.data) * (2 if d.xflip else 1)  # data.xflip: n + i is image i mirrored
+        return epoch_batches(n, t.batch_size, t.seed, epoch, d.drop_last, self.rank, self.world_size, d.shuffle)
 
     def fit(self) -> Path:
         with GracefulStop() as self.stop:  # SIGINT/SIGTERM: finish the step, checkpoint, exit non-zero
-            return self._fit()
+            try:
+                return self._fit()
+            finally:
+                if self.feed is not None:  # stopped by an error in the middle of an epoch
+                    self.feed.close()
+                    self.feed = None
 
     def _fit(self) -> Path:
         cfg, t, p = self.cfg, self.cfg.train, self.progress
@@ -415,6 +462,7 @@ class Trainer:
                        delay=0 if sys.stderr.isatty() else 15)  # in a log file: nothing for an epoch under 15 s
             t0, images = time.perf_counter(), 0
             before_s, before_images = p.epoch_seconds, p.epoch_images  # a resumed epoch's earlier part
+            self.feed = Prefetcher(self.read_images, batches[p.batch_in_epoch:]) if self.reader is not None else None
             while not self._done():
                 need = self.schedule.batches_for(self.step)
                 if p.batch_in_epoch + need > len(batches):
@@ -433,6 +481,9 @@ class Trainer:
                 if self.stop.requested:
                     break
             bar.close()
+            if self.feed is not None:
+                self.feed.close()
+                self.feed = None
             last = self._flush(pending, bar) or last
             seconds, images = p.epoch_seconds, p.epoch_images
             epoch_complete = p.batch_in_epoch + self.schedule.batches_for(self.step) > len(batches)
