@@ -25,7 +25,7 @@ PLAIN_OPS = {"Gemm", "MatMul", "Add", "Mul", "Sub", "Div", "Conv", "ConvTranspos
              "Round", "Where", "Equal", "Less", "Identity", "Range", "Exp", "Split", "Neg", "Abs", "Sqrt", "Pow",
              "ReduceMean", "Softplus", "Max", "Min", "Clip", "Erf", "Tile", "Mod", "Greater", "Not", "And",
              "ScatterND", "GatherND", "Squeeze", "Size", "Floor", "Ceil", "Sin", "Cos", "ReduceSum", "ReduceMax",
-             "InstanceNormalization", "Upsample", "ArgMax"}
+             "InstanceNormalization", "Upsample", "ArgMax", "Softmax", "MaxPool"}
 
 
 def _tiny_run(preset: str, root) -> tuple:

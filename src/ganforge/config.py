@@ -53,6 +53,7 @@ class ModelConfig:
     spectral_norm: bool = False     # spectral normalisation on D's weight layers
     conditional: bool = False       # condition G (and D) on class labels
     labels_after_conv1: bool = False  # cgan-conv: D also gets the label maps beside its first conv layer's output
+    attention: int = 0              # resnet: the feature-map side of a SAGAN self-attention block in G and D (0 = off)
     padding: str = "tf"             # 'same' padding of the Keras-derived archs (dcgan-tf, dcgan-keras, dcgan-cifar):
                                     # tf (TensorFlow's, odd pixel after) | symmetric (PyTorch's, runs made before 0.2)
 
@@ -460,6 +461,11 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"loss.label_smoothing must be in [0, 0.5), got {cfg.loss.label_smoothing}")
     if not 0.0 <= cfg.model.d_dropout < 1.0:
         raise ConfigError(f"model.d_dropout must be in [0, 1), got {cfg.model.d_dropout}")
+    if cfg.model.attention < 0:
+        raise ConfigError(f"model.attention must be 0 (off) or a feature-map side, got {cfg.model.attention}")
+    if cfg.model.attention and cfg.model.arch != "resnet":
+        raise ConfigError(f"model.attention is the resnet architecture's self-attention; set model.arch=resnet "
+                          f"or model.attention=0 (got model.arch={cfg.model.arch})")
 
 
 # InfoGAN's D loss is an objective plus the codes' term; the objectives below need nothing more from D.

@@ -16,6 +16,7 @@ from ganforge.models.dcgan import (Conv5x5BNDiscriminator, Conv5x5BNDropoutDiscr
                                    DCGANGenerator)
 from ganforge.models.layers import glorot_uniform_init
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
+from ganforge.models.resnet import ResNetDiscriminator, ResNetGenerator, attention_sides, doublings
 from ganforge.registry import Registry
 
 Builder = Callable[[ModelConfig, tuple, int], tuple[Generator, Discriminator]]
@@ -138,6 +139,23 @@ def build_cgan_conv(cfg: ModelConfig, shape: tuple, num_classes: int):
     return (ConcatConvGenerator(cfg.z_dim, shape, num_classes, cfg.width),
             ConcatConvDiscriminator(shape, num_classes, cfg.width, cfg.leaky_slope, cfg.spectral_norm,
                                     cfg.labels_after_conv1))
+
+
+@ARCHS.register("resnet", "SNGAN/BigGAN ResNet (Miyato et al. 2018, Brock et al. 2019): residual up/down blocks, "
+                          "spectral norm in D, cBN and projection D when conditional, SAGAN self-attention at side "
+                          "model.attention; sizes 16, 32, 64, 128, 256")
+def build_resnet(cfg: ModelConfig, shape: tuple, num_classes: int):
+    _require_image(cfg, shape, "resnet")
+    size = shape[1]
+    doublings(size)                                   # a one-line error for other sizes
+    if cfg.attention and cfg.attention not in attention_sides(size):
+        raise ConfigError(f"model.attention={cfg.attention} is no feature-map side of the resnet networks at {size} px; "
+                          f"use 0 (off) or one of {', '.join(map(str, attention_sides(size)))}")
+    if cfg.conditional and num_classes < 2:
+        raise ConfigError("architecture 'resnet' with model.conditional=true needs a labelled data set with at least 2 classes")
+    k = num_classes if cfg.conditional else 0
+    return (ResNetGenerator(cfg.z_dim, shape, cfg.width, k, cfg.attention),
+            ResNetDiscriminator(shape, cfg.width, k, cfg.attention))
 
 
 def build_models(cfg: ModelConfig, shape: tuple, num_classes: int = 0) -> tuple[Generator, Discriminator]:
