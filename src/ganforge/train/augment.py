@@ -184,11 +184,11 @@ class AdaptiveAugment:
         return records
 
     def state_dict(self) -> dict:
-        return {"p": self.p, "r_t": self.r_t, "signs": self.signs.cpu(), "outputs": self.outputs,
+        return {"p": self.p, "r_t": self.r_t, "signs": self.signs.cpu().clone(), "outputs": self.outputs,
                 "images": self.images, "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
         self.p = self.augmented.p = state["p"]
         self.r_t = state["r_t"]
-        self.signs = state["signs"].to(self.dist.device)
+        self.signs = state["signs"].to(self.dist.device, copy=True)
         self.outputs, self.images, self.updates = state["outputs"], state["images"], state["updates"]
