@@ -146,6 +146,20 @@ CASES = {
     "interpolate to a wrong format": (["sample", "run", "--interpolate", "3", "--out", "walk.jpg"], ["a .png strip or a .gif"]),
     "interpolate one seed": (["sample", "run", "--interpolate", "1", "--out", "walk.png"], ["at least 2 seeds"]),
     "report of a folder that is no run": (["report", "digits"], ["digits is not a ganforge run directory (no config.yaml)"]),
+    "fine-tune with another width": (["train", "--init-from", "run", *RUN, "model.width=16"],
+                                     ["--init-from run: model.width is 8 there, 16 here", "source run's networks"]),
+    "fine-tune at another image size": (["train", "--init-from", "run", *RUN, "data.image_size=16"],
+                                        ["--init-from run: data.image_size is 8x8 there, 16x16 here"]),
+    "fine-tune from a missing run": (["train", *RUN, "--init-from", "nowhere"],
+                                     ["--init-from nowhere: no such run directory or checkpoint file"]),
+    "fine-tune from a run without checkpoint": (["train", *RUN, "--init-from", "nockpt"],
+                                                ["--init-from nockpt: no checkpoint in nockpt/checkpoints"]),
+    "fine-tune and resume at once": (["train", "--resume", "run", "--init-from", "run"],
+                                     ["--init-from starts a new run", "--resume run continues a run"]),
+    "FreezeD without a source": (["train", *RUN, "train.freeze_d=1"], ["train.freeze_d=1 keeps D's first layers", "--init-from RUN"]),
+    "FreezeD of all of D": (["train", "--init-from", "run", *RUN, "train.freeze_d=2"],
+                            ["train.freeze_d=2, but D of model.arch=dcgan has 2 weight layers; freeze at most 1"]),
+    "ADA without augmentation": (["train", *RUN, "train.ada_target=0.6"], ["train.ada_target adapts", "set train.augment"]),
 }
 
 

@@ -16,12 +16,13 @@ from typing import Any
 def train(preset: str = "digits-dcgan", *, dataset: str | None = None, data_dir: str | None = None,
           epochs: int | None = None, steps: int | None = None, seed: int | None = None,
           device: str | None = None, out: str | None = None, resume: str | None = None,
-          overrides: dict[str, Any] | list[str] | None = None):
-    """Train a preset (with optional ``{"dotted.key": value}`` overrides); returns the run directory."""
+          init_from: str | None = None, overrides: dict[str, Any] | list[str] | None = None):
+    """Train a preset (with optional ``{"dotted.key": value}`` overrides); returns the run directory. ``init_from``:
+    start from another run's weights (fine-tuning)."""
     from ganforge.api import train as _train
 
     return _train(preset, dataset=dataset, data_dir=data_dir, epochs=epochs, steps=steps, seed=seed,
-                  device=device, out=out, resume=resume, overrides=overrides)
+                  device=device, out=out, resume=resume, init_from=init_from, overrides=overrides)
 
 
 def load_generator(run_dir, device: str = "cpu", ema: bool = True):

@@ -23,11 +23,18 @@ def override_items(*, dataset=None, data_dir=None, epochs=None, steps=None, minu
 
 
 def train(preset: str, *, dataset=None, data_dir=None, epochs=None, steps=None, seed=None, device=None,
-          out=None, resume=None, overrides=None) -> Path:
+          out=None, resume=None, init_from=None, overrides=None) -> Path:
+    """Train ``preset`` into ``out``, continue the run ``resume``, or fine-tune from the run (or checkpoint)
+    ``init_from`` (docs/small-data.md)."""
+    from ganforge.errors import ConfigError
     from ganforge.train import Trainer
 
     items = override_items(dataset=dataset, data_dir=data_dir, epochs=epochs, steps=steps, seed=seed,
                            device=device, overrides=overrides)
+    if init_from is not None:
+        if resume is not None:
+            raise ConfigError("init_from starts a new run from another run's weights and resume continues a run; give one")
+        items = {"train.init_from": str(init_from), **items}
     if resume is not None:
         return Trainer.resume(resume, items).fit()
     return Trainer(resolve(preset, items), run_dir=out).fit()

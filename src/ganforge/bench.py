@@ -65,7 +65,8 @@ def step_flops(trainer, step: int, chunk) -> int:
     from ganforge.train.steps import Stepper
 
     family, trained = trainer.family, trainer.family.train_forms
-    family.bind(dataclasses.replace(trained, G=trainer.G, D=trainer.D, one_backward=False, scaled=False))
+    family.bind(dataclasses.replace(trained, G=trainer.G, D=trainer.D, one_backward=False, scaled=False,
+                                    real_logits=None))  # a counted step is no step of ADA's
     eager = Stepper(family, trainer.opt_g, trainer.opt_d, trainer.schedule)
     try:
         with FlopCounterMode(display=False) as counter, reference_forms():

@@ -37,6 +37,13 @@ def cmd_train(args) -> int:
                            overrides=args.overrides)
     if domains:
         items = {"data.domains": domains, **items}
+    if args.init_from:
+        if args.resume:
+            from ganforge.errors import ConfigError
+
+            raise ConfigError(f"--init-from starts a new run from another run's weights and --resume {args.resume} "
+                              "continues a run; give one of them")
+        items = {"train.init_from": args.init_from, **items}
     cfg = None if args.resume else resolve(args.preset, items)  # config mistakes show before torch loads
     from ganforge.train import Trainer
     from ganforge.train.distributed import leaving_together
@@ -433,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where to train")
     t.add_argument("--out", help="run directory (default runs/<time>-<preset>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
+    t.add_argument("--init-from", metavar="RUN_OR_CHECKPOINT", help="fine-tune: a new run starting from another run's "
+                   "G, D and EMA weights (its newest checkpoint, or the checkpoint file given); train.freeze_d=N keeps "
+                   "D's first N layers")
     t.add_argument("--checkpoint-every", type=int, metavar="N", help="write a checkpoint every N epochs (the last is always written)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="override any config field, e.g. train.batch_size=128")
     t.set_defaults(func=cmd_train)

@@ -173,6 +173,15 @@ class TrainConfig:
     eval_num: int = 2000            # samples per evaluation during training
     augment: str = ""               # DiffAugment of D's inputs: "translation,cutout" (also color), auto (< 10k images); off
     augment_p: float = 1.0          # probability that each transform hits each image
+    ada_target: float | None = None  # ADA (Karras et al. 2020): adapt that probability p, from 0, towards
+                                    # r_t = E[sign D(real)] = this target (the paper: 0.6); None: a fixed augment_p
+    ada_kimg: float = 20.0          # ADA: thousands of real images for p to move from 0 to 1 (the paper: 500 in
+                                    # 25M-image runs; CPU runs see 0.1-1M images: docs/small-data.md)
+    ada_interval: int = 4           # ADA: D updates between adjustments of p
+    init_from: str | None = None    # start from another run's G, D and EMA weights (ganforge train --init-from
+                                    # RUN_OR_CHECKPOINT); the checkpoint file it read, once the run has started
+    freeze_d: int = 0               # FreezeD (Mo et al. 2020): D's first N weight layers keep the weights of
+                                    # train.init_from (models.base.d_layers says what a layer is)
     lr_decay: float | None = None   # both learning rates fall linearly to 0 over this last share of train.epochs
                                     # (CycleGAN: 0.5, the second half); None: constant
 
@@ -403,6 +412,9 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.eval_num must be at least 10 samples, got {t.eval_num}")
     if not 0.0 <= t.augment_p <= 1.0:
         raise ConfigError(f"train.augment_p must be in [0, 1], got {t.augment_p}")
+    _validate_ada(cfg)
+    if t.freeze_d < 0:
+        raise ConfigError(f"train.freeze_d must be 0 (off) or more of D's layers, got {t.freeze_d}")
     if t.extra_d_every < 0:
         raise ConfigError(f"train.extra_d_every must be 0 or more, got {t.extra_d_every}")
     choices = {
@@ -466,6 +478,33 @@ def validate(cfg: RunConfig) -> None:
     if cfg.model.attention and cfg.model.arch != "resnet":
         raise ConfigError(f"model.attention is the resnet architecture's self-attention; set model.arch=resnet "
                           f"or model.attention=0 (got model.arch={cfg.model.arch})")
+
+
+# Objectives whose D decides "real" where its raw output is positive: ADA's r_t = E[sign D(real)] measures how
+# sure D is of the reals only there. lsgan's decision is at 0.5 (targets 0 and 1); a Wasserstein critic has no
+# decision at all (adding a constant to D changes none of its losses).
+ADA_LOSSES = ("ns", "minimax", "hinge")
+NO_AUGMENT = ("", "off", "none")
+
+
+def _validate_ada(cfg: RunConfig) -> None:
+    """ADA's settings (``train.ada_*``): a target in (0, 1), a transform policy to apply, a loss whose sign is D's
+    decision."""
+    t = cfg.train
+    if t.ada_kimg <= 0:
+        raise ConfigError(f"train.ada_kimg must be positive (thousands of images for p to go 0 -> 1), got {t.ada_kimg}")
+    if t.ada_interval < 1:
+        raise ConfigError(f"train.ada_interval must be at least 1 D update, got {t.ada_interval}")
+    if t.ada_target is None:
+        return
+    if not 0.0 < t.ada_target < 1.0:
+        raise ConfigError(f"train.ada_target must be in (0, 1) (the paper: 0.6), got {t.ada_target}")
+    if t.augment.strip() in NO_AUGMENT:
+        raise ConfigError("train.ada_target adapts the probability of train.augment's transforms, which is off; set "
+                          "train.augment (e.g. translation,cutout, or auto)")
+    if cfg.loss.name not in ADA_LOSSES:
+        raise ConfigError(f"train.ada_target measures overfitting as E[sign D(real)], which means nothing for loss "
+                          f"'{cfg.loss.name}' (its D does not decide at 0); use loss.name one of {', '.join(ADA_LOSSES)}")
 
 
 # InfoGAN's D loss is an objective plus the codes' term; the objectives below need nothing more from D.
@@ -643,6 +682,16 @@ def validate_new_run(cfg: RunConfig) -> None:
                               "epochs for stage II; raise train.epochs (--epochs) or lower stack.stage1_epochs")
     if loss.clip is not None and loss.clip <= 0:
         raise ConfigError(f"loss.clip must be positive (e.g. 0.01), got {loss.clip}")
+    t = cfg.train
+    if t.ada_target is not None and t.augment_p != TrainConfig.augment_p:
+        raise ConfigError(f"train.augment_p={t.augment_p} is a fixed probability and train.ada_target adapts it from 0; "
+                          "drop one of them")
+    for key in ("ada_kimg", "ada_interval"):
+        if t.ada_target is None and getattr(t, key) != getattr(TrainConfig, key):
+            raise ConfigError(f"train.{key} tunes ADA, which is off; set train.ada_target (e.g. 0.6) or drop it")
+    if t.freeze_d and not t.init_from:
+        raise ConfigError(f"train.freeze_d={t.freeze_d} keeps D's first layers as a trained run left them; start from "
+                          "one with --init-from RUN (train.init_from) or drop it")
     if loss.label_smoothing > 0 and loss.name in UNSMOOTHABLE_LOSSES:
         raise ConfigError(f"loss.label_smoothing has no effect on loss '{loss.name}' (no real-target label to smooth; "
                           f"it applies to {', '.join(SMOOTHABLE_LOSSES)}); drop it")

@@ -7,6 +7,7 @@
     RUN/progress.gif                 all epochs' grids as an animation
     RUN/metrics.jsonl                append-only: losses per step, one record per epoch, evaluations, events
     RUN/losses.png                   D and G loss curves
+    RUN/augment.png                  with train.ada_target: ADA's augmentation probability p and r_t
     RUN/metrics.png, d_hist.png, d_sorted.png   with train.eval_every: FID curve, D on real vs fake
     RUN/checkpoints/ckpt_<step>.pt   the whole resumable state; best.pt (lowest FID)
 
@@ -133,6 +134,7 @@ class RunDir:
         self.best = self.checkpoints / "best.pt"
         self.gif = self.path / "progress.gif"
         self.losses = self.path / "losses.png"
+        self.augment = self.path / "augment.png"
         self.metric_curve = self.path / "metrics.png"
 
     def __str__(self) -> str:

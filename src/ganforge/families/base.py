@@ -98,6 +98,8 @@ class TrainingForms:
     device: torch.device = torch.device("cpu")
     one_backward: bool = False     # gradients must arrive through one backward() per update (DDP, compiled)
     scaled: bool = False           # a GradScaler scales the losses (fp16)
+    real_logits: Callable[[Tensor], None] | None = None  # given D's raw outputs on each real batch of D's loss
+                                                         # (ADA's r_t), by families that report them
 
 
 class Family:
@@ -107,6 +109,7 @@ class Family:
     uses_labels = False            # whether its batches carry class labels (the loop loads them)
     simultaneous = False           # whether it implements ``both`` (train.update=simultaneous)
     translates = False             # whether G maps images to images (``ganforge translate``) instead of latents
+    reports_real_logits = False    # whether D's losses hand D's outputs on reals to ``report_real_logits`` (ADA)
 
     def __init__(self, cfg: RunConfig, spec: DataSpec):
         self.cfg, self.spec = cfg, spec
@@ -133,6 +136,12 @@ class Family:
 
     def after_d_update(self) -> None:
         """Runs after every D optimiser step (WGAN's weight clipping)."""
+
+    def report_real_logits(self, logits: Tensor) -> None:
+        """Called by ``d_losses`` and ``both`` with D's raw outputs on each real batch (of the D loss only, not a
+        penalty's extra passes): they go to the loop's ``TrainingForms.real_logits`` (ADA), if it asked."""
+        if self.train_forms is not None and self.train_forms.real_logits is not None:
+            self.train_forms.real_logits(logits.detach())
 
     def g_loss(self, batch: Batch) -> Tensor:
         """G's loss, back-propagated through a D that receives no gradient."""

@@ -41,6 +41,7 @@ def class_input_meta(num_classes: int) -> dict:
 class LatentGAN(Family):
     name = "gan"
     simultaneous = True
+    reports_real_logits = True
 
     def __init__(self, cfg, spec: DataSpec):
         super().__init__(cfg, spec)
@@ -93,6 +94,7 @@ class LatentGAN(Family):
         loss_cfg, D = self.cfg.loss, self.train_forms.D
         with self.train_forms.autocast():
             r, r_cls, f, f_cls = self._d_outputs(real, real_y, fake, fake_y, joint)
+            self.report_real_logits(r)
             loss = self.obj.d_loss(upcast(r), upcast(f), loss_cfg.label_smoothing)
             loss = loss + self._aux(r_cls, real_y) + self._aux(f_cls, fake_y)
         if loss_cfg.name == "wgan-gp":
@@ -140,6 +142,7 @@ class LatentGAN(Family):
             with self.train_forms.autocast():
                 out, cls = split_logits(D(x, y))
                 if is_real:
+                    self.report_real_logits(out)
                     loss = self.obj.d_real(out.float(), loss_cfg.label_smoothing) + self._aux(cls, y)
                 else:
                     loss = self.obj.d_fake(out.float()) + self._aux(cls, y)
@@ -152,7 +155,8 @@ class LatentGAN(Family):
         if c is not None:
             with torch.no_grad():
                 for p in self.D.parameters():
-                    p.clamp_(-c, c)
+                    if p.requires_grad:  # not the layers train.freeze_d keeps as they were
+                        p.clamp_(-c, c)
 
     def g_loss(self, batch: Batch) -> Tensor:
         """G's loss on ``train.batch_size`` latents (the documents' loops draw a full batch for G even after a
@@ -185,9 +189,12 @@ class LatentGAN(Family):
             return d_loss, g_loss
         if self.shared_d_backward:
             obj, smoothing = self.obj, self.cfg.loss.label_smoothing
-            return shared_d_backward(forms.G, forms.D, real, fake,
-                                     lambda r, f: obj.d_loss(upcast(r), upcast(f), smoothing),
-                                     lambda f: obj.g_loss(upcast(f)), forms.autocast)
+
+            def d_loss(r, f):
+                self.report_real_logits(r)
+                return obj.d_loss(upcast(r), upcast(f), smoothing)
+
+            return shared_d_backward(forms.G, forms.D, real, fake, d_loss, lambda f: obj.g_loss(upcast(f)), forms.autocast)
         # D sees real and fake in separate passes here: after a joint pass, G's gradient call would also
         # back-propagate through D over the real half (zeros, but a full conv cost)
         d_loss, f, f_cls = self._d_loss(real, real_y, fake, fake_y, joint=False)

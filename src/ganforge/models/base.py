@@ -90,3 +90,23 @@ def frozen(module: nn.Module):
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+def d_layers(D: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
+    """D's weight layers in the order D registers them (its input side first, for every D in models/), as
+    (module name, its parameters): a layer is a module holding a parameter of 2 or more dimensions (a conv kernel,
+    a linear layer's matrix, an embedding table; spectral norm's original weight counts as its layer's), together
+    with the modules of 1-d parameters only (batch norm's scale and shift) that follow it before the next one.
+    ``train.freeze_d`` (FreezeD) freezes the first N of them."""
+    layers: list[tuple[str, list[nn.Parameter]]] = []
+    for name, module in D.named_modules():
+        if "parametrizations" in name.split("."):
+            continue  # counted with the module they parametrize
+        own = [p for key, p in module.named_parameters() if "." not in key or key.startswith("parametrizations.")]
+        if not own:
+            continue
+        if any(p.dim() >= 2 for p in own) or not layers:
+            layers.append((name, own))
+        else:
+            layers[-1][1].extend(own)
+    return layers

@@ -12,6 +12,13 @@ are applied to both sides, so they do not leak into the samples).
 
 Images are (B, C, H, W) in [-1, 1]. Each transform is applied per image with probability p;
 at p = 0 the output equals the input exactly.
+
+ADA (Karras et al. 2020, "adaptive discriminator augmentation") sets p from D's outputs instead of
+fixing it (``AdaptiveAugment``):
+
+    train.ada_target: 0.6     # p starts at 0 and moves so that r_t = E[sign D(real)] stays near 0.6
+    train.ada_kimg: 20        # p can move from 0 to 1 in 20k real images
+    train.ada_interval: 4     # adjusted every 4 D updates
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.train import distributed
 
 TRANSLATION = 1 / 8   # shift by up to this fraction of the image size, each axis
 CUTOUT = 1 / 2        # erase a square of this fraction of the image size
@@ -103,16 +111,84 @@ class AugmentedD(nn.Module):
         return self.D(diff_augment(x, self.policy, self.p), y)
 
 
-def resolve_policy(policy: str, num_images: int) -> str:
-    """``auto`` -> ``AUTO_POLICY`` for fewer than ``AUTO_BELOW`` images, else "" (off); ``off``/``none`` -> ""."""
+def resolve_policy(policy: str, num_images: int, adaptive: bool = False) -> str:
+    """``auto`` -> ``AUTO_POLICY`` for fewer than ``AUTO_BELOW`` images (with ADA, which sets how often it applies,
+    for any number), else "" (off); ``off``/``none`` -> ""."""
     if policy.strip() == "auto":
-        return AUTO_POLICY if num_images < AUTO_BELOW else ""
+        return AUTO_POLICY if adaptive or num_images < AUTO_BELOW else ""
     return "" if policy.strip() in ("off", "none") else policy
 
 
 def with_augment(D: nn.Module, train_cfg, num_images: int) -> nn.Module:
-    """``D`` itself when augmentation is off, else D behind the augmentation."""
-    policy = resolve_policy(train_cfg.augment, num_images)
+    """``D`` itself when augmentation is off, else D behind the augmentation (with ADA at p = 0)."""
+    adaptive = train_cfg.ada_target is not None
+    policy = resolve_policy(train_cfg.augment, num_images, adaptive)
     if not parse_policy(policy):
+        if adaptive:
+            raise ConfigError("train.ada_target adapts the probability of train.augment's transforms, which is off; "
+                              "set train.augment (e.g. translation,cutout)")
         return D
-    return AugmentedD(D, policy, train_cfg.augment_p)
+    return AugmentedD(D, policy, 0.0 if adaptive else train_cfg.augment_p)
+
+
+class AdaptiveAugment:
+    """ADA's controller: sets ``augmented.p`` from the signs of D's raw outputs on the real images it sees.
+
+    Every ``interval`` D updates, with N the real images D saw in them (all ranks) and r_t the mean of
+    sign(D(x)) over their outputs,
+
+        p <- clamp(p + sign(r_t - target) * N / (kimg * 1000), 0, 1)
+
+    r_t near 1 means D calls nearly every real image real: it is overfitting, so augment more. (The sign of
+    the raw output is D's decision for ns, minimax and hinge, the losses config.py allows.) The sign sum is
+    kept on the device and read back once per interval; p, the sums and the count of D updates since the
+    last adjustment are checkpointed, so a resumed run adjusts exactly as an uninterrupted one.
+    """
+
+    def __init__(self, augmented: AugmentedD, target: float, kimg: float, interval: int,
+                 dist: distributed.DistContext | None = None):
+        self.augmented, self.target, self.kimg, self.interval = augmented, target, kimg, interval
+        self.dist = dist or distributed.DistContext()
+        self.p = augmented.p = 0.0
+        self.r_t: float | None = None                          # the last interval's, for the progress bar
+        self.signs = torch.zeros((), dtype=torch.float64, device=self.dist.device)  # sum of sign(D(x_real))
+        self.outputs = 0                                       # how many outputs that sum has
+        self.images = 0                                        # real images D saw since the last adjustment
+        self.updates = 0                                       # D updates since the last adjustment
+        self.records: list[dict] = []                          # adjustments not logged yet
+
+    def observe(self, real_logits: torch.Tensor) -> None:
+        """D's raw outputs on one real batch (the family reports them: ``Family.report_real_logits``)."""
+        self.signs += real_logits.detach().sign().sum(dtype=torch.float64)
+        self.outputs += real_logits.numel()
+        self.images += real_logits.shape[0]
+
+    def d_update_done(self, step: int) -> None:
+        """After each D update (of generator step ``step``, 1-based as the loss records): adjust p every ``interval``."""
+        self.updates += 1
+        if self.updates < self.interval:
+            return
+        stats = torch.stack([self.signs, self.signs.new_tensor(self.outputs), self.signs.new_tensor(self.images)])
+        signs, outputs, images = distributed.sum_over_ranks(stats, self.dist).tolist()  # the interval's one sync
+        if outputs:
+            self.r_t = signs / outputs
+            direction = (self.r_t > self.target) - (self.r_t < self.target)  # sign(r_t - target)
+            self.p = self.augmented.p = min(max(self.p + direction * images / (self.kimg * 1000), 0.0), 1.0)
+            self.records.append({"event": "ada", "step": step, "p": self.p, "r_t": self.r_t})
+        self.signs.zero_()
+        self.outputs = self.images = self.updates = 0
+
+    def take_records(self) -> list[dict]:
+        """The adjustments since the last call, for metrics.jsonl."""
+        records, self.records = self.records, []
+        return records
+
+    def state_dict(self) -> dict:
+        return {"p": self.p, "r_t": self.r_t, "signs": self.signs.cpu().clone(), "outputs": self.outputs,
+                "images": self.images, "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.p = self.augmented.p = state["p"]
+        self.r_t = state["r_t"]
+        self.signs = state["signs"].to(self.dist.device, copy=True)
+        self.outputs, self.images, self.updates = state["outputs"], state["images"], state["updates"]

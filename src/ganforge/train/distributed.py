@@ -131,6 +131,15 @@ def mean_over_ranks(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return t / ctx.world_size
 
 
+def sum_over_ranks(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """The element-wise sum of every rank's ``t``, on every rank (ADA's sign sums and image counts)."""
+    if not ctx.enabled:
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t
+
+
 def max_over_ranks(values: list[int], ctx: DistContext) -> list[int]:
     """The element-wise maximum of every rank's ``values`` (small non-negative integers), on every rank."""
     if not ctx.enabled:

@@ -17,11 +17,12 @@ from ganforge.train.schedule import Schedule
 
 class Stepper:
     def __init__(self, family: Family, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 schedule: Schedule, scaler=None, ema=None):
+                 schedule: Schedule, scaler=None, ema=None, ada=None):
         self.family, self.opt_g, self.opt_d = family, opt_g, opt_d
         self.schedule = schedule
         self.scaler = scaler
         self.ema = ema
+        self.ada = ada  # train/augment.py's AdaptiveAugment: told of every D update
         self.split_d = schedule.t.d_update == "split"
 
     @property
@@ -92,4 +93,6 @@ class Stepper:
                 d_loss = self.d_step(batch)
             else:
                 g_loss = self.g_step(batch)
+            if self.ada is not None and update.kind != "G":
+                self.ada.d_update_done(step + 1)
         return d_loss, g_loss

@@ -27,15 +27,16 @@ from ganforge.io import write_text
 from ganforge.metrics.evaluate import TrainingEvaluator
 from ganforge.rundir import RunDir, resume_point, save_checkpoint, write_checkpoint
 from ganforge.train import distributed
-from ganforge.train.augment import with_augment
+from ganforge.train.augment import AdaptiveAugment, with_augment
 from ganforge.train.batches import Prefetcher, epoch_batches, mirror, split_flips
 from ganforge.train.ema import EMA
+from ganforge.train.finetune import check_compatible, freeze_d_layers, init_point, load_weights
 from ganforge.train.optim import build_optimizer
 from ganforge.train.schedule import Schedule
 from ganforge.train.signals import GracefulStop
 from ganforge.train.state import Progress, rng_state, set_rng_state
 from ganforge.train.steps import Stepper
-from ganforge.viz import plot_losses, save_gif, save_image_grid, write_report
+from ganforge.viz import plot_augment, plot_losses, save_gif, save_image_grid, write_report
 
 # Fields that may change when a run is resumed; everything else must match the checkpoint.
 RESUMABLE_KEYS = ("train.epochs", "train.steps", "train.minutes", "train.device", "train.progress", "train.checkpoint_every",
@@ -168,9 +169,19 @@ class Trainer:
             net.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
             if t.sync_bn and self.dist.enabled:
                 distributed.convert_sync_batchnorm(net, self.device)
+        # fine-tuning (train/finetune.py): a new run from another run's weights; FreezeD's layers never train
+        init = self.init = None
+        if t.init_from and not (self.resume_state is not None and "G" in self.resume_state):
+            init = init_point(t.init_from)
+            check_compatible(t.init_from, init, cfg, self.family.spec)
+        self.frozen_d = freeze_d_layers(self.D, t.freeze_d, cfg.model.arch)
         self.opt_g = build_optimizer(self.G.parameters(), cfg.g_optim)
-        self.opt_d = build_optimizer(self.D.parameters(), cfg.d_optim)
+        self.opt_d = build_optimizer([p for p in self.D.parameters() if p.requires_grad], cfg.d_optim)
         self.ema = EMA(self.G, t.ema, t.ema_warmup) if t.ema else None
+        if init is not None:
+            load_weights(t.init_from, init, self.G, self.D, self.ema)
+            t.init_from = init["path"]  # the checkpoint file read: config.yaml and every checkpoint name it
+            self.init = {"path": init["path"], "step": init["step"], "epoch": init["epoch"]}
         # self.G / self.D stay the plain modules (saved, sampled); the family trains their wrapped forms
         G_train, D_train = (distributed.wrap(net, self.dist) for net in (self.G, self.D))
         if t.compile:
@@ -178,14 +189,21 @@ class Trainer:
             G_train, D_train = torch.compile(G_train), torch.compile(D_train)
         one_backward = isinstance(G_train, nn.parallel.DistributedDataParallel) or hasattr(G_train, "_orig_mod")
         D_train = with_augment(D_train, t, len(self.data))  # DiffAugment in front of D (train/augment.py)
-        self.family.bind(TrainingForms(G_train, D_train, self.autocast, self.device, one_backward, scaler is not None))
+        self.ada = None  # ADA: the augmentation probability set from D's outputs on reals, which the family reports
+        if t.ada_target is not None:
+            if not self.family.reports_real_logits:
+                raise ConfigError(f"train.ada_target needs D's outputs on the real images, which family '{cfg.family}' "
+                                  "does not report; use family gan or drop train.ada_target")
+            self.ada = AdaptiveAugment(D_train, t.ada_target, t.ada_kimg, t.ada_interval, self.dist)
+        self.family.bind(TrainingForms(G_train, D_train, self.autocast, self.device, one_backward, scaler is not None,
+                                       real_logits=self.ada.observe if self.ada else None))
         if t.update == "simultaneous" and not self.family.simultaneous:
             raise ConfigError(f"family '{cfg.family}' has no simultaneous update; use train.update=alternating")
         if t.update == "simultaneous" and (t.n_critic != 1 or t.extra_d_every):
             raise ConfigError("train.update=simultaneous takes one D and one G update per step; "
                               "set train.n_critic=1 and train.extra_d_every=0 or use train.update=alternating")
         self.schedule = Schedule(t)
-        self.stepper = Stepper(self.family, self.opt_g, self.opt_d, self.schedule, scaler, self.ema)
+        self.stepper = Stepper(self.family, self.opt_g, self.opt_d, self.schedule, scaler, self.ema, self.ada)
         if self.dist.enabled:
             torch.manual_seed(t.seed + 1_000_003 * (self.rank + 1))  # own latents and dropout per rank
         self.family.fixed = self.family.fixed_inputs(t.num_samples, t.seed, self.data)  # a checkpoint's replace them below
@@ -251,6 +269,7 @@ class Trainer:
             "rng_ranks": distributed.gather_objects(rng_state(self.device), self.dist) if self.dist.enabled else None,
             **self.family.state_dict(),
             "data": self.family.spec.to_state(),
+            **({"ada": self.ada.state_dict()} if self.ada else {}),
         }
 
     def _load_state(self, state: dict) -> None:
@@ -264,6 +283,8 @@ class Trainer:
         if self.stepper.scaler is not None and state.get("scaler"):
             self.stepper.scaler.load_state_dict(state["scaler"])
         self.family.load_state_dict(state)
+        if self.ada is not None:
+            self.ada.load_state_dict(state["ada"])
         self.progress.load_state_dict(state)
         ranks = state.get("rng_ranks")
         set_rng_state(ranks[self.rank] if ranks and len(ranks) == self.world_size else state["rng"], self.device)
@@ -364,6 +385,9 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume_state is None:
             write_text(self.run.config, self.cfg.to_yaml())
+            if self.init is not None:
+                self.run.log([{"event": "init_from", "step": 0, "epoch": 0, "from": self.init["path"],
+                               "from_step": self.init["step"], "from_epoch": self.init["epoch"], "frozen_d": self.frozen_d}])
             reals = self.data.x[:64 if self.modes is None else self.cfg.train.num_samples].cpu()
             save_image_grid(normalize(reals) if reals.dtype == torch.uint8 else reals, self.run.reals,
                             reference=self.modes)
@@ -383,6 +407,7 @@ class Trainer:
         values = distributed.mean_over_ranks(values, self.dist).cpu().tolist()
         records = [{"step": s, "epoch": e, "d_loss": d, "g_loss": g} for (s, e, _, _), (d, g) in zip(pending, values)]
         pending.clear()
+        adjustments = self.ada.take_records() if self.ada else []  # ADA's p and r_t, read back once per interval
         bad = [r for r in records if not (math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]))]
         if bad:
             self.run.log(records[:records.index(bad[0])]) if self.is_main else None
@@ -390,11 +415,13 @@ class Trainer:
                             bad[0]["step"])
         last = records[-1]
         if self.is_main:
-            self.run.log(records)
+            self.run.log(records + adjustments)
             if self.tb is not None:
                 self.tb.losses(records)
             if bar is not None:
-                bar.set_postfix(D=f"{last['d_loss']:.3f}", G=f"{last['g_loss']:.3f}", img_s=f"{img_per_s:.0f}", refresh=False)
+                ada = {"p": f"{self.ada.p:.3f}"} if self.ada else {}
+                bar.set_postfix(D=f"{last['d_loss']:.3f}", G=f"{last['g_loss']:.3f}", img_s=f"{img_per_s:.0f}", **ada,
+                                refresh=False)
         return last
 
     def _nonfinite(self, what: str, step: int) -> None:
@@ -497,6 +524,7 @@ class Trainer:
                 self.run.log([{"event": "epoch", "epoch": self.epoch, "step": self.step,
                                "seconds": round(seconds, 3), "img_per_s": round(ips, 1)}])
                 losses = f"  D {last['d_loss']:.3f}  G {last['g_loss']:.3f}" if last else ""
+                losses += f"  ADA p {self.ada.p:.3f}" if self.ada else ""
                 total = f"/{t.epochs}" if t.steps is None else ""
                 print(f"epoch {self.epoch}{total}: {seconds:.1f} s, {ips:.0f} img/s, step {self.step}{losses}", flush=True)
             if self.epoch % t.checkpoint_every == 0 or self._done():
@@ -526,6 +554,8 @@ class Trainer:
     def _finish_artifacts(self) -> None:
         save_gif(self.run.sample_grids(), self.run.gif)
         plot_losses(self.run.records(), self.run.losses)
+        if self.ada is not None:
+            plot_augment(self.run.records(), self.run.augment, self.cfg.train.ada_target)
         write_report(self.run_dir, device=str(self.device))
         if self.tb is not None:
             self.tb.close()

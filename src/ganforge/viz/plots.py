@@ -1,4 +1,4 @@
-"""Loss curves from a run's metrics.jsonl."""
+"""Loss curves, ADA's augmentation probability and metric curves from a run's metrics.jsonl."""
 
 from __future__ import annotations
 
@@ -47,6 +47,35 @@ def plot_losses(records: list[dict], path: str | Path) -> Path | None:
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_augment(records: list[dict], path: str | Path, target: float | None = None) -> Path | None:
+    """ADA's adjustments (``{"event": "ada"}`` records): the augmentation probability p, and r_t = E[sign D(real)]
+    against its target, per step; later records win for repeated steps."""
+    by_step = {r["step"]: r for r in records if r.get("event") == "ada"}
+    if not by_step:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array(sorted(by_step))
+    fig, (ax_p, ax_r) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
+    ax_p.plot(steps, [by_step[s]["p"] for s in steps], color="tab:green")
+    ax_p.set_ylim(-0.02, 1.02)
+    ax_p.set_ylabel("augmentation probability p")
+    ax_r.plot(steps, [by_step[s]["r_t"] for s in steps], color="tab:orange", linewidth=0.8, label="r_t")
+    if target is not None:
+        ax_r.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:g}")
+    ax_r.set_ylim(-1.05, 1.05)
+    ax_r.set_ylabel("r_t = E[sign D(real)]")
+    ax_r.legend(fontsize=8)
+    for ax in (ax_p, ax_r):
+        ax.set_xlabel("generator step")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -26,7 +26,7 @@ from ganforge.errors import GanforgeError
 from ganforge.io import read_jsonl, to_json, write_text
 
 _LOSS_KEYS = {"step", "epoch", "d_loss", "g_loss"}
-_EVENTS = {"epoch", "resume", "stopped"}
+_EVENTS = {"epoch", "resume", "stopped", "ada", "init_from"}
 
 
 # ---------------------------------------------------------------------------
@@ -178,6 +178,7 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
         "loss": cfg.get("loss", {}).get("name"), "status": _status(records, state, cfg),
         "step": state["step"] if state else 0, "epoch": state["epoch"] if state else 0,
         "checkpoint": state["path"] if state else "none",
+        **({"initialised from": cfg["train"]["init_from"]} if cfg.get("train", {}).get("init_from") else {}),
         "report written": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
     }
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items())
@@ -212,7 +213,10 @@ def build_report(run_dir: str | Path, device: str | None = None) -> str:
     plots = []
     if (run_dir / "losses.png").is_file():
         plots.append(_figure(_file_img(run_dir / "losses.png", "loss curves", pixelated=False), "D and G losses per step"))
-    seen = {"losses.png", "reals.png"}
+    if (run_dir / "augment.png").is_file():
+        plots.append(_figure(_file_img(run_dir / "augment.png", "ADA", pixelated=False),
+                             "ADA: the augmentation probability p, and r_t = E[sign D(real)] against its target"))
+    seen = {"losses.png", "reals.png", "augment.png"}
     for pattern, caption in (("*metric*.png", "Metric curve"), ("fid*.png", "FID curve"), ("d_hist*.png", "D probabilities on real and generated images"),
                              ("*prob*.png", "D probabilities")):
         for path in sorted(run_dir.glob(pattern)):
