@@ -15,6 +15,7 @@ downloaded into the cache when ``download=True``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from ganforge.registry import Registry
 __all__ = [
     "Dataset", "DATASETS", "load_dataset", "dataset_info", "normalize", "to_uint8",
     "mixture_centers", "mixture_std", "search_dirs", "adapt_images", "cache_dir",
-    "data_cache_dir", "download_file", "download_files", "SYSTEM_DATA_ROOT",
+    "data_cache_dir", "download_file", "download_files", "SYSTEM_DATA_ROOT", "data_fingerprint",
 ]
 
 SYSTEM_DATA_ROOT = Path("/usr/share/datasets")  # where Debian's dataset-* packages install
@@ -352,6 +353,20 @@ def dataset_info() -> list[dict]:
             "status": status,
         })
     return rows
+
+
+def data_fingerprint(*datasets: Dataset) -> str:
+    """sha256 over the images and labels (shape, dtype and bytes) of the given splits."""
+    h = hashlib.sha256()
+    for ds in datasets:
+        for t in (ds.x, ds.y):
+            if t is None:
+                h.update(b"none")
+                continue
+            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+            for start in range(0, max(len(t), 1), 4096):  # in chunks: a packed data set is not copied whole
+                h.update(t[start:start + 4096].contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def normalize(x_uint8: torch.Tensor) -> torch.Tensor:

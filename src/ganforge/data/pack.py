@@ -231,8 +231,7 @@ def folder_source(path: str, size: int, channels: int, fit: str) -> PackSource:
 def dataset_source(name: str, split: str, size: int | None, channels: int | None, data_dir=None,
                    download: bool = True) -> PackSource:
     """A data set ganforge loads whole (mnist, cifar10, digits, ...), adapted to ``size`` and ``channels``."""
-    from ganforge.data import load_dataset
-    from ganforge.metrics.features import data_fingerprint
+    from ganforge.data import data_fingerprint, load_dataset
 
     ds = load_dataset(name, data_dir=data_dir, split=split, download=download, image_size=size, channels=channels)
     if ds.kind != "image":

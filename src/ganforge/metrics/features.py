@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.data import DATASET_META, Dataset, adapt_images, cache_dir, load_dataset, normalize
+from ganforge.data import DATASET_META, Dataset, adapt_images, cache_dir, data_fingerprint, load_dataset, normalize
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
 from ganforge.io import atomic_path, file_hash, to_json
 
@@ -165,20 +165,6 @@ def _run(module: nn.Module, x: torch.Tensor, inception: bool) -> tuple[torch.Ten
 
 def file_sha256(path: str | Path) -> str:
     return file_hash(path, "sha256")
-
-
-def data_fingerprint(*datasets: Dataset) -> str:
-    """sha256 over the images and labels (shape, dtype and bytes) of the given splits."""
-    h = hashlib.sha256()
-    for ds in datasets:
-        for t in (ds.x, ds.y):
-            if t is None:
-                h.update(b"none")
-                continue
-            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-            for start in range(0, max(len(t), 1), 4096):  # in chunks: a packed data set is not copied whole
-                h.update(t[start:start + 4096].contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _slug(name: str) -> str:
