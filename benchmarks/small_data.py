@@ -1,0 +1,117 @@
+"""Small data (docs/small-data.md): ADA vs no augmentation vs fixed DiffAugment on 1,000 images, and
+fine-tuning vs training from scratch, as FID curves.
+
+    python benchmarks/small_data.py ada --train pack:ada1k --reference pack:fm32rgb10k --steps 3000
+    python benchmarks/small_data.py finetune --source pack:clothes --train pack:shoes1k --reference pack:shoesall
+
+Every run trains ``--preset`` (default fast-32) for ``--steps`` steps with a checkpoint every
+``--every`` epochs (kept), two runs at a time, one thread each (``--jobs``); then every checkpoint's EMA
+generator draws ``--num`` samples (``ganforge sample``) scored by ``ganforge eval --samples`` against
+``--reference``: a data set the training images were drawn from, larger than them, so a G that
+reproduces its 1,000 training images scores no better than one that draws new ones of their kind.
+Prints one table row per checkpoint: run, step, images seen, training seconds (the run's epoch records
+summed), FID, KID; the JSON of every row goes to ``--out``/results.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+GANFORGE = [sys.executable, "-m", "ganforge"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(cmd: list[str]) -> str:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(map(str, cmd))}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def train(args, name: str, dataset: str, steps: int, *overrides: str, flags: tuple = ()) -> Path:
+    out = Path(args.out) / name
+    if not (out / "report.html").is_file():
+        run([*GANFORGE, "train", *flags, "--preset", args.preset, "--dataset", dataset, "--steps", steps, "--out", out,
+             "train.threads=1", "train.progress=false", "train.minutes=null", f"train.checkpoint_every={args.every}",
+             "train.keep_checkpoints=1000", f"train.seed={args.seed}", *overrides])
+    return out
+
+
+def score(args, run_dir: Path) -> list[dict]:
+    records = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
+    epochs = [r for r in records if r.get("event") == "epoch"]
+    rows = []
+    for ckpt in sorted((run_dir / "checkpoints").glob("ckpt_*.pt")):
+        step = int(ckpt.stem.split("_")[1])
+        samples = run_dir / f"samples-{step}.npz"
+        if not samples.is_file():
+            run([*GANFORGE, "sample", ckpt, "--num", args.num, "--out", samples, "--seed", 1])
+        result = json.loads(run([*GANFORGE, "eval", "--samples", samples, "--dataset", args.reference,
+                                 "--metrics", "fid,kid", "--json"]).strip().splitlines()[-1])
+        seconds = sum(r["seconds"] for r in epochs if r["step"] <= step)
+        rows.append({"run": run_dir.name, "step": step, "seconds": round(seconds, 1), "fid": result["fid"],
+                     "kid": result["kid"]})
+    return rows
+
+
+def report(args, rows: list[dict]) -> None:
+    with open(Path(args.out) / "results.jsonl", "a") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    print("| run | step | training s | FID | KID x 1000 |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['run']} | {r['step']} | {r['seconds']:.0f} | {r['fid']:.2f} | {1000 * r['kid']:.2f} |", flush=True)
+
+
+def ada(args) -> None:
+    policy = args.policy
+    variants = {
+        "none": ["train.augment=off"],
+        "diffaugment": [f"train.augment={policy}"],
+        "ada": [f"train.augment={policy}", f"train.ada_target={args.target}"],
+    }
+    with ThreadPoolExecutor(args.jobs) as pool:
+        dirs = list(pool.map(lambda kv: train(args, kv[0], args.train, args.steps, *kv[1]), variants.items()))
+        rows = [r for rs in pool.map(lambda d: score(args, d), dirs) for r in rs]
+    report(args, rows)
+
+
+def finetune(args) -> None:
+    source = train(args, "source", args.source, args.source_steps)
+    runs = {"scratch": (), "finetune": ("--init-from", str(source))}
+    with ThreadPoolExecutor(args.jobs) as pool:
+        dirs = list(pool.map(lambda kv: train(args, kv[0], args.train, args.steps, flags=kv[1]), runs.items()))
+        rows = [r for rs in pool.map(lambda d: score(args, d), [source, *dirs]) for r in rs]
+    report(args, rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["ada", "finetune"])
+    p.add_argument("--train", required=True, help="the small data set trained on")
+    p.add_argument("--reference", required=True, help="the data set FID is measured against")
+    p.add_argument("--source", help="finetune: the other data the source run trains on")
+    p.add_argument("--preset", default="fast-32")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--source-steps", type=int, default=3000)
+    p.add_argument("--every", type=int, default=20, help="epochs between checkpoints")
+    p.add_argument("--num", type=int, default=5000, help="samples per checkpoint")
+    p.add_argument("--policy", default="color,translation,cutout", help="the transforms (DiffAugment's for small data)")
+    p.add_argument("--target", type=float, default=0.6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--out", default="runs/small-data")
+    args = p.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    ada(args) if args.what == "ada" else finetune(args)
+
+
+if __name__ == "__main__":
+    main()
