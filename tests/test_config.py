@@ -67,6 +67,8 @@ def test_a_saved_config_under_a_renamed_preset_still_loads():
     ("g_optim.lr=-0.1", "g_optim.lr must be positive"),
     ("train.ema=1.5", "train.ema must be between 0 and 1"),
     ("model.noise=gauss", "model.noise must be one of"),
+    ("model.conditional=maybe", "model.conditional must be true, false or auto"),
+    ("data.reader=disk", "data.reader must be one of"),
     ("train", "expected key=value"),
 ])
 def test_bad_values_are_one_line_errors(override, message):

@@ -51,7 +51,8 @@ class ModelConfig:
     leaky_slope: float = 0.2        # LeakyReLU negative slope
     d_dropout: float = 0.0          # dropout after D's hidden layers
     spectral_norm: bool = False     # spectral normalisation on D's weight layers
-    conditional: bool = False       # condition G (and D) on class labels
+    conditional: bool | str = False  # condition G (and D) on class labels; auto: exactly when the data set has
+                                    # classes (a folder with one sub-folder per class), decided when training starts
     labels_after_conv1: bool = False  # cgan-conv: D also gets the label maps beside its first conv layer's output
     attention: int = 0              # resnet: the feature-map side of a SAGAN self-attention block in G and D (0 = off)
     padding: str = "tf"             # 'same' padding of the Keras-derived archs (dcgan-tf, dcgan-keras, dcgan-cifar):
@@ -413,6 +414,8 @@ def validate(cfg: RunConfig) -> None:
     if not 0.0 <= t.augment_p <= 1.0:
         raise ConfigError(f"train.augment_p must be in [0, 1], got {t.augment_p}")
     _validate_ada(cfg)
+    if isinstance(cfg.model.conditional, str) and cfg.model.conditional != "auto":
+        raise ConfigError(f"model.conditional must be true, false or auto, got '{cfg.model.conditional}'")
     if t.freeze_d < 0:
         raise ConfigError(f"train.freeze_d must be 0 (off) or more of D's layers, got {t.freeze_d}")
     if t.extra_d_every < 0:
@@ -521,7 +524,7 @@ def _validate_info(cfg: RunConfig) -> None:
         return
     if cfg.model.arch != "infogan":
         raise ConfigError(f"family infogan trains model.arch=infogan (D with a Q head), got '{cfg.model.arch}'")
-    if cfg.model.conditional:
+    if cfg.model.conditional is True:
         raise ConfigError("family infogan is unsupervised: its categorical code takes the place of labels; "
                           "set model.conditional=false")
     for i, k in enumerate(info.categorical):
@@ -597,7 +600,7 @@ def _validate_translators(cfg: RunConfig) -> None:
         return
     if cfg.model.arch != cfg.family:
         raise ConfigError(f"family {cfg.family} trains model.arch={cfg.family}, got '{cfg.model.arch}'")
-    if cfg.model.conditional:
+    if cfg.model.conditional is True:
         raise ConfigError(f"family {cfg.family} is conditioned on its source image, not on labels; set model.conditional=false")
     if cfg.train.update != "alternating":
         raise ConfigError(f"family {cfg.family} has no simultaneous update; use train.update=alternating")

@@ -201,12 +201,14 @@ def test_cli_trains_resnet64_on_a_folder(tmp_path, classes):
     folder = write_pngs(tmp_path / "imgs", classes=classes)
     out = tmp_path / "run"
     over = ["model.width=2", "model.attention=8", "train.batch_size=4", "train.num_samples=4", "train.progress=false",
-            "train.threads=1", *(["model.conditional=true"] if classes > 1 else [])]
+            "train.threads=1"]  # the preset's model.conditional=auto: conditional exactly when the folder has classes
     r = run_cli("train", "--preset", "resnet64", "--dataset", f"folder:{folder}", "--steps", "2", "--out", out, *over)
     assert r.returncode == 0, r.stderr
     state = load_checkpoint(list_checkpoints(out)[-1])
     assert state["step"] == 2 and state["data"]["shape"] == [3, 64, 64]
     assert state["config"]["model"]["attention"] == 8 and state["G_ema"] is not None
+    assert state["config"]["model"]["conditional"] is (classes > 1)  # auto, decided once and saved as true/false
+    assert f"conditional: {'true' if classes > 1 else 'false'}" in (out / "config.yaml").read_text()
     assert any(k.startswith("stages.0.bn1.gamma") for k in state["G"]) == (classes > 1)   # cBN only when conditional
     grid = np.asarray(Image.open(out / "samples" / "epoch_0001.png"))
     assert 2 * 64 < grid.shape[0] == grid.shape[1] < 3 * 64      # 2 x 2 tiles of 64 px (a class per row when conditional)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 from ganforge.config import ModelConfig
@@ -159,7 +160,10 @@ def build_resnet(cfg: ModelConfig, shape: tuple, num_classes: int):
 
 
 def build_models(cfg: ModelConfig, shape: tuple, num_classes: int = 0) -> tuple[Generator, Discriminator]:
-    """Build the (G, D) pair named by ``cfg.arch`` for samples of ``shape`` (C, H, W) or (2,)."""
+    """Build the (G, D) pair named by ``cfg.arch`` for samples of ``shape`` (C, H, W) or (2,).
+    ``model.conditional=auto`` (the trainer decides it from the data) is conditional when ``num_classes`` > 0."""
+    if cfg.conditional == "auto":
+        cfg = dataclasses.replace(cfg, conditional=num_classes > 0)
     return ARCHS.get(cfg.arch)(cfg, tuple(shape), num_classes)
 
 

@@ -150,6 +150,8 @@ class Trainer:
         if len(self.data) < t.batch_size * self.world_size:
             raise ConfigError(f"data set '{self.data.name}' has {len(self.data)} samples, fewer than one batch "
                               f"(train.batch_size={t.batch_size}); lower the batch size")
+        if cfg.model.conditional == "auto":  # decided here, once: config.yaml and checkpoints hold true or false
+            cfg.model.conditional = bool(self.data.num_classes) and cfg.family == "gan"
         if cfg.model.conditional and not self.data.num_classes:
             raise ConfigError(f"model.conditional=true needs labels, but data set '{self.data.name}' has none")
         self.modes = mixture_centers(self.data.name) if self.data.kind == "points" else None  # marked on scatter plots
