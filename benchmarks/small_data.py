@@ -73,7 +73,7 @@ def report(args, rows: list[dict]) -> None:
 def ada(args) -> None:
     policy = args.policy
     variants = {
-        "none": ["train.augment=off"],
+        "none": ["train.augment=none"],
         "diffaugment": [f"train.augment={policy}"],
         "ada": [f"train.augment={policy}", f"train.ada_target={args.target}"],
     }

@@ -69,6 +69,7 @@ def test_a_saved_config_under_a_renamed_preset_still_loads():
     ("model.noise=gauss", "model.noise must be one of"),
     ("model.conditional=maybe", "model.conditional must be true, false or auto"),
     ("data.reader=disk", "data.reader must be one of"),
+    ("train.augment=off", "train.augment must be a string, got the boolean false .* quote it"),
     ("train", "expected key=value"),
 ])
 def test_bad_values_are_one_line_errors(override, message):

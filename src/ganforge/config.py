@@ -251,6 +251,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         return value
     if tp is str:
+        if isinstance(value, bool):  # YAML reads off/on/yes/no unquoted as booleans
+            raise ConfigError(f"{key} must be a string, got the boolean {str(value).lower()} (YAML reads off, on, yes "
+                              f"and no as booleans): quote it, e.g. {key}='\"off\"' on a command line")
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, got {value!r}")
         return value
