@@ -64,10 +64,10 @@ def report(args, rows: list[dict]) -> None:
     with open(Path(args.out) / "results.jsonl", "a") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
-    print("| run | step | training s | FID | KID x 1000 |")
+    print("| run | step | training s | FID | KID |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['run']} | {r['step']} | {r['seconds']:.0f} | {r['fid']:.2f} | {1000 * r['kid']:.2f} |", flush=True)
+        print(f"| {r['run']} | {r['step']} | {r['seconds']:.0f} | {r['fid']:.2f} | {r['kid']:.2f} |", flush=True)
 
 
 def ada(args) -> None:
