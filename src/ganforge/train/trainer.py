@@ -158,7 +158,9 @@ class Trainer:
         if cfg.data.xflip and self.data.kind != "image":
             raise ConfigError(f"data.xflip mirrors images; data set '{self.data.name}' holds 2-D points")
         self.reader = choose_reader(self.data, cfg.data.reader, self.device)  # None: the whole set on the device
-        self.x = self.data.x.to(self.device) if self.reader is None else None
+        self.x = None
+        if self.reader is None:  # the whole set on the device; a pack's mapped file read into memory once
+            self.x = self.data.x.clone() if self.data.pack is not None and self.device.type == "cpu" else self.data.x.to(self.device)
         self.feed: Prefetcher | None = None  # a streamed pack's reader thread, during an epoch
         self.source = self.data.source.to(self.device) if self.data.source is not None else None  # translation pairs
 
