@@ -96,6 +96,11 @@ def open_images(info: PackInfo) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
+def read_images(info: PackInfo) -> torch.Tensor:
+    """All images read into memory, uint8 (N, C, S, S) (a plain read: nothing of the file stays mapped)."""
+    return torch.from_numpy(np.fromfile(info.path / IMAGES, dtype=np.uint8).reshape(info.count, *info.shape))
+
+
 def read_labels(info: PackInfo) -> torch.Tensor | None:
     if not info.labelled:
         return None

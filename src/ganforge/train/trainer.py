@@ -20,7 +20,7 @@ from torch import nn
 from ganforge import __version__
 from ganforge.config import RunConfig, from_saved
 from ganforge.data import Dataset, load_dataset, mixture_centers, normalize
-from ganforge.data.pack import PackReader
+from ganforge.data.pack import PackReader, read_images
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.families import Batch, DataSpec, TrainingForms, build_family
 from ganforge.io import write_text
@@ -160,7 +160,8 @@ class Trainer:
         self.reader = choose_reader(self.data, cfg.data.reader, self.device)  # None: the whole set on the device
         self.x = None
         if self.reader is None:  # the whole set on the device; a pack's mapped file read into memory once
-            self.x = self.data.x.clone() if self.data.pack is not None and self.device.type == "cpu" else self.data.x.to(self.device)
+            self.x = read_images(self.data.pack) if self.data.pack is not None else self.data.x
+            self.x = self.x.to(self.device)
         self.feed: Prefetcher | None = None  # a streamed pack's reader thread, during an epoch
         self.source = self.data.source.to(self.device) if self.data.source is not None else None  # translation pairs
 
