@@ -3,6 +3,7 @@ training from a pack vs the in-memory data set.
 
     python benchmarks/packs.py memory --images 1000000 50000 --steps 300     # peak RSS, /usr/bin/time -v
     python benchmarks/packs.py speed --rounds 3                               # one epoch each, interleaved
+    python benchmarks/packs.py alternate --rounds 3                           # in one process, 150-step blocks
 
 ``memory`` builds 32x32x3 packs (Fashion-MNIST resized to 32x32 and coloured: copy k of the 60,000 images is
 tinted with colour k, so a million images are all different) in ``--dir`` if they are not there, then trains
@@ -110,6 +111,41 @@ def speed(args) -> None:
         print(f"| {name} | {', '.join(f'{v:.1f}' for v in values)} | {med:.1f} | {med / base:.3f} |")
 
 
+def alternate(args) -> None:
+    """In one process: the same trainer's steps on Fashion-MNIST as loaded whole and on its pack read into memory,
+    alternated in blocks of ``--block`` steps (what is left when process-level differences are taken out)."""
+    import time
+
+    from ganforge.config import resolve
+    from ganforge.train import Trainer
+
+    fm = Path(args.dir) / "fashion-mnist-28"
+    if not (fm / packing.MANIFEST).is_file():
+        packing.pack(packing.dataset_source("fashion-mnist", "train", None, None), fm)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(resolve(args.preset, {"data.name": "fashion-mnist", "train.progress": False}), run_dir=f"{tmp}/r")
+        whole, packed = trainer.x, packing.read_images(packing.read_manifest(fm))
+        assert torch.equal(whole, packed)
+        batches, k = trainer.epoch_batches(0), 0
+
+        def block(x, n):
+            nonlocal k
+            trainer.x, start = x, time.perf_counter()
+            for idx in batches[k:k + n]:
+                trainer.train_step([idx])
+            k += n
+            return n * len(batches[0]) / (time.perf_counter() - start)
+
+        block(whole, 30)  # warm-up
+        print(f"{args.preset}, blocks of {args.block} steps, torch {torch.__version__}, "
+              f"{torch.backends.cpu.get_cpu_capability()}\n")
+        print("| round | loaded whole, img/s | pack in memory, img/s | ratio |")
+        print("|---:|---:|---:|---:|")
+        for r in range(args.rounds):
+            a, b = block(whole, args.block), block(packed, args.block)
+            print(f"| {r + 1} | {a:.0f} | {b:.0f} | {b / a:.3f} |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -123,8 +159,13 @@ def main() -> None:
     s.add_argument("--rounds", type=int, default=3)
     s.add_argument("--preset", default="mnist-dcgan")
     s.add_argument("--dir", default="/tmp/ganforge-packs")
+    a = sub.add_parser("alternate")
+    a.add_argument("--rounds", type=int, default=3)
+    a.add_argument("--block", type=int, default=150)
+    a.add_argument("--preset", default="fast-28")
+    a.add_argument("--dir", default="/tmp/ganforge-packs")
     args = p.parse_args()
-    memory(args) if args.what == "memory" else speed(args)
+    {"memory": memory, "speed": speed, "alternate": alternate}[args.what](args)
 
 
 if __name__ == "__main__":
