@@ -29,15 +29,33 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
-def _center_square(img, size: int):
-    """Center-crop ``img`` to a square, then resize it to ``size`` x ``size``."""
+def list_folder(path: Path | str) -> tuple[list[tuple[Path, int]], list[str] | None]:
+    """``folder:PATH``'s image files with their labels (sub-folders are classes, in name order; -1 without
+    sub-folders) and the class names or None."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"folder:{path}: not a folder; pass --dataset folder:PATH with PATH a folder of images (sub-folders = classes)")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if class_dirs:
+        return [(f, label) for label, d in enumerate(class_dirs) for f in _image_files(d)], [d.name for d in class_dirs]
+    return [(f, -1) for f in _image_files(root)], None
+
+
+def fit_square(img, size: int, fit: str = "crop"):
+    """A PIL image made ``size`` x ``size``: centre ``crop`` to a square, ``pad`` with black to one, or ``stretch``."""
     from PIL import Image
 
     w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side))
-    if side != size:
+    if fit == "crop":
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+    elif fit == "pad" and w != h:
+        side = max(w, h)
+        canvas = Image.new(img.mode, (side, side))
+        canvas.paste(img, ((side - w) // 2, (side - h) // 2))
+        img = canvas
+    if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR)  # PIL antialiases when shrinking
     return img
 
@@ -48,16 +66,7 @@ def load_folder(
     """Images (N, C, S, S) uint8, labels (N,) int64 or None, and class names or None."""
     from PIL import Image, UnidentifiedImageError
 
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DataError(f"folder:{path}: not a folder; pass --dataset folder:PATH with PATH a folder of images (sub-folders = classes)")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if class_dirs:
-        entries = [(f, label) for label, d in enumerate(class_dirs) for f in _image_files(d)]
-        class_names = [d.name for d in class_dirs]
-    else:
-        entries = [(f, -1) for f in _image_files(root)]
-        class_names = None
+    entries, class_names = list_folder(path)
 
     unreadable: list[Path] = []
     read_errors = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
@@ -84,7 +93,7 @@ def load_folder(
     for f, label, _, _ in headers:
         try:
             with Image.open(f) as img:
-                img = _center_square(img.convert(pil_mode), image_size)
+                img = fit_square(img.convert(pil_mode), image_size)
                 pixels = np.asarray(img, dtype=np.uint8)
         except read_errors:
             unreadable.append(f)
@@ -93,7 +102,7 @@ def load_folder(
         labels.append(label)
 
     if not labels:
-        where = "its class sub-folders" if class_dirs else "it"
+        where = "its class sub-folders" if class_names is not None else "it"
         bad = f"; {len(unreadable)} unreadable file(s), e.g. {unreadable[0]}" if unreadable else ""
         raise DataError(f"folder:{path}: no readable images in {where} ({', '.join(sorted(IMAGE_SUFFIXES))}){bad}")
     if unreadable:

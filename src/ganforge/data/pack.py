@@ -176,38 +176,12 @@ class PackSource:
     options: dict
 
 
-def fit_square(img, size: int, fit: str):
-    """A PIL image made ``size`` x ``size``: centre ``crop`` to a square, ``pad`` with black to one, or ``stretch``."""
-    from PIL import Image
-
-    w, h = img.size
-    if fit == "crop":
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        img = img.crop((left, top, left + side, top + side))
-    elif fit == "pad" and w != h:
-        side = max(w, h)
-        canvas = Image.new(img.mode, (side, side))
-        canvas.paste(img, ((side - w) // 2, (side - h) // 2))
-        img = canvas
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.Resampling.BILINEAR)  # PIL antialiases when shrinking
-    return img
-
-
 def folder_source(path: str, size: int, channels: int, fit: str) -> PackSource:
     """The images under ``path`` (sub-folders are classes, as with ``folder:PATH``), decoded one at a time."""
-    from ganforge.data.folder import _image_files
+    from ganforge.data.folder import fit_square, list_folder
 
     root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DataError(f"folder:{path}: not a folder; give folder:PATH with PATH a folder of images (sub-folders = classes)")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if class_dirs:
-        entries = [(f, label) for label, d in enumerate(class_dirs) for f in _image_files(d)]
-        names = [d.name for d in class_dirs]
-    else:
-        entries, names = [(f, -1) for f in _image_files(root)], None
+    entries, names = list_folder(path)
     if not entries:
         raise DataError(f"folder:{path}: no image files in it; give a folder of PNG/JPEG images")
     h = hashlib.sha256()
