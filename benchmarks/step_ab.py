@@ -1,6 +1,7 @@
 """Time a preset's training step with and without one optimisation, taking turns in one process.
 
     python benchmarks/step_ab.py forms            # ops/conv.py's forms vs torch.nn's
+    python benchmarks/step_ab.py measure          # forms chosen by measurement vs by the fixed rules (ops/forms.py)
     python benchmarks/step_ab.py shared           # one backward pass through D over the fake batch vs two calls
     python benchmarks/step_ab.py overrides "train.channels_last=true"   # any override vs the preset as it is
 
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 from ganforge.bench import bench_config, step_chunks
-from ganforge.ops import reference_forms
+from ganforge.ops import forms, reference_forms
 from ganforge.train import Trainer
 
 
@@ -39,22 +40,35 @@ def take_step(trainer, steps) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("change", choices=["forms", "shared", "overrides"])
+    ap.add_argument("change", choices=["forms", "measure", "shared", "overrides"])
     ap.add_argument("overrides", nargs="*", help="for 'overrides': the B side's key=value overrides")
     ap.add_argument("--preset", default="mnist-dcgan")
     ap.add_argument("--dataset", default="fashion-mnist")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of both sides")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=4, help="steps per side per round")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        a, a_batches = trainer_for(args.preset, args.dataset, [], Path(tmp) / "a")
+        a, a_batches = trainer_for(args.preset, args.dataset, args.set, Path(tmp) / "a")
         if args.change == "overrides":
-            b, b_batches = trainer_for(args.preset, args.dataset, args.overrides, Path(tmp) / "b")
+            b, b_batches = trainer_for(args.preset, args.dataset, [*args.set, *args.overrides], Path(tmp) / "b")
             sides = {"preset": (a, a_batches, contextlib.nullcontext),
                      " ".join(args.overrides): (b, b_batches, contextlib.nullcontext)}
         elif args.change == "forms":
             sides = {"torch.nn forms": (a, a_batches, reference_forms), "ganforge forms": (a, a_batches, contextlib.nullcontext)}
+        elif args.change == "measure":
+            @contextlib.contextmanager
+            def conv_forms(mode):
+                before = forms.conv_forms()
+                forms.set_conv_forms(mode)
+                try:
+                    yield
+                finally:
+                    forms.set_conv_forms(before)
+
+            sides = {"fixed rules": (a, a_batches, lambda: conv_forms("rules")),
+                     "measured forms": (a, a_batches, lambda: conv_forms("measure"))}
         else:
             if not a.family.shared_d_backward:
                 raise SystemExit(f"{args.preset} does not take the shared backward pass (see LatentGAN.shared_d_backward)")

@@ -10,6 +10,7 @@ convolutions, forward and backward), giving the achieved GFLOP/s.
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import tempfile
@@ -23,6 +24,7 @@ from ganforge import __version__
 from ganforge.api import override_items
 from ganforge.config import resolve
 from ganforge.errors import ConfigError
+from ganforge.ops.forms import chosen_forms
 
 
 def device_name(device: torch.device) -> str:
@@ -133,6 +135,7 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
         sample_rates = _windows(sample_once, windows, per_window, dev)
         G.train()
 
+        forms_chosen = chosen_forms() if t.conv_forms == "measure" else {}  # before the counted step's own
         step, chunk = next(chunks)
         images_per_step = sum(len(idx) for idx in chunk)
         flops = step_flops(trainer, step, chunk)
@@ -146,6 +149,8 @@ def run_bench(preset: str, *, dataset: str | None = None, steps: int = 30, windo
         "precision": trainer.precision, "device": str(dev), "device_name": result_device,
         "threads": torch.get_num_threads(), "processes": trainer.world_size,
         "options": {"joint_d_forward": t.joint_d_forward, "channels_last": t.channels_last, "compile": t.compile},
+        "isa": {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max": os.environ.get("ONEDNN_MAX_CPU_ISA", "all")},
+        "conv_forms": t.conv_forms, "forms_chosen": forms_chosen,
         "steps": per_window * windows, "windows": windows, "warmup": warmup,
         "train_img_per_s": round(train_ips, 1),
         "train_windows": [round(r, 1) for r in train_rates],
@@ -162,8 +167,18 @@ def format_result(r: dict) -> str:
         f"ganforge bench: {r['preset']} on {r['dataset']}, batch {r['batch_size']}, {r['update']} update, "
         f"{r['precision']}, options: {opts}" + (f", {r['processes']} processes" if r["processes"] > 1 else ""),
         f"device    {r['device']}: {r['device_name']}",
+        f"cpu isa   ATen {r['isa']['aten']}, oneDNN up to {r['isa']['onednn_max']}; convolution forms: "
+        f"{r['conv_forms']}" + (f" ({_tally(r['forms_chosen'])})" if r["forms_chosen"] else ""),
         f"train     {r['train_img_per_s']:8.0f} img/s   median of {r['windows']} windows "
         f"({lo:.0f}-{hi:.0f}) after {r['warmup']} warm-up steps",
         f"compute   {r['gflop_per_img']:.3f} GFLOP/img -> {r['gflop_per_s']:.1f} GFLOP/s",
         f"generate  {r['sample_img_per_s']:8.0f} img/s",
     ])
+
+
+def _tally(chosen: dict[str, str]) -> str:
+    """'12 computations: 7 onednn, 3 gemm, 2 phased'."""
+    counts: dict[str, int] = {}
+    for form in chosen.values():
+        counts[form] = counts.get(form, 0) + 1
+    return f"{len(chosen)} computations: " + ", ".join(f"{n} {f}" for f, n in sorted(counts.items(), key=lambda i: -i[1]))

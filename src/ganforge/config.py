@@ -169,6 +169,9 @@ class TrainConfig:
     channels_last: bool = False     # NHWC memory format for conv models
     compile: bool = False           # torch.compile G and D (slow first steps; needs a C++ compiler on CPU)
     threads: int | None = None      # torch.set_num_threads (None: PyTorch's default, one per core)
+    conv_forms: str = "measure"     # measure: time each convolution's equivalent forms once per shape on this
+                                    # machine, keep the fastest (cached on disk); rules: fixed shape rules,
+                                    # the same forms on every machine (ops/forms.py)
     sync_bn: bool = False           # with several ranks: batch norm statistics over all ranks' batches
     eval_every: int = 0             # epochs between FID/KID/IS evaluations (0 = off); keeps checkpoints/best.pt
     eval_num: int = 2000            # samples per evaluation during training
@@ -427,6 +430,7 @@ def validate(cfg: RunConfig) -> None:
         "train.update": (t.update, ("alternating", "simultaneous")),
         "train.device": (t.device, ("cpu", "cuda", "auto")),
         "train.precision": (t.precision, ("fp32", "bf16", "fp16", "auto")),
+        "train.conv_forms": (t.conv_forms, ("measure", "rules")),
         "train.extra_d_on": (t.extra_d_on, ("last", "first")),
         "train.extra_d_batch": (t.extra_d_batch, ("next", "same")),
         "train.d_update": (t.d_update, ("joint", "split")),

@@ -34,6 +34,17 @@ ORDINARY = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _rules():
+    """These tests check the fixed shape rules' forms; tests/ops/test_forms.py checks every measured form."""
+    from ganforge.ops import forms
+
+    before = forms.conv_forms()
+    forms.set_conv_forms("rules")
+    yield
+    forms.set_conv_forms(before)
+
+
 def _grads(y, inputs, seed=0):
     g = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=y.dtype)
     return torch.autograd.grad(y, inputs, g)

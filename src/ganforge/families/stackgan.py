@@ -40,6 +40,7 @@ from ganforge.families.gan import upcast
 from ganforge.losses import OBJECTIVES
 from ganforge.models.base import frozen, in_mode, sample_latent
 from ganforge.models.stackgan import StackDiscriminator, StackGenerator, stage_sizes
+from ganforge.ops import upsample_nearest
 
 OUTPUT_STAGES = (1, 2, "1-bicubic")
 
@@ -168,7 +169,7 @@ class StackGAN(Family):
         stages = 1 if self.output_stage != 2 and not pairs else 2
         low, high = G(inputs["z"], inputs["y"], inputs["eps1"], inputs["eps2"], stages=stages)
         if pairs:
-            big = F.interpolate(low, scale_factor=self.stack.factor, mode="nearest").to(high.dtype)
+            big = upsample_nearest(low, self.stack.factor).to(high.dtype)
             return torch.stack([big, high], dim=1).flatten(0, 1)
         if self.output_stage == 1:
             return low

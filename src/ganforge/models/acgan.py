@@ -17,6 +17,7 @@ from torch import nn
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
 from ganforge.models.layers import Reshape, conv_same, glorot_uniform_init, maybe_sn
+from ganforge.ops import Conv2d, Upsample
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
@@ -40,13 +41,13 @@ class ACGANGenerator(Generator):
             nn.Linear(z_dim, 128 * s * s), nn.ReLU(),                  # (B, z) -> (B, 128*s*s)
             Reshape(128, s, s),                                        # -> (B, 128, s, s)
             _bn(128),
-            nn.Upsample(scale_factor=2, mode="nearest"),               # -> (B, 128, 2s, 2s)
-            nn.Conv2d(128, 128, 3, 1, 1), nn.ReLU(),
+            Upsample(scale_factor=2, mode="nearest"),                  # -> (B, 128, 2s, 2s)
+            Conv2d(128, 128, 3, 1, 1), nn.ReLU(),
             _bn(128),
-            nn.Upsample(scale_factor=2, mode="nearest"),               # -> (B, 128, 4s, 4s)
-            nn.Conv2d(128, 64, 3, 1, 1), nn.ReLU(),                    # -> (B, 64, 4s, 4s)
+            Upsample(scale_factor=2, mode="nearest"),                  # -> (B, 128, 4s, 4s)
+            Conv2d(128, 64, 3, 1, 1), nn.ReLU(),                       # -> (B, 64, 4s, 4s)
             _bn(64),
-            nn.Conv2d(64, c, 3, 1, 1), nn.Tanh(),                      # -> (B, C, 4s, 4s)
+            Conv2d(64, c, 3, 1, 1), nn.Tanh(),                         # -> (B, C, 4s, 4s)
         )
         glorot_uniform_init(self)
         nn.init.uniform_(self.embed.weight, -0.05, 0.05)

@@ -33,7 +33,7 @@ from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
 from ganforge.models.cgan import ConditionalBatchNorm2d
 from ganforge.models.layers import maybe_sn
-from ganforge.ops import Conv2d, Linear
+from ganforge.ops import Conv2d, Linear, upsample_nearest
 
 WIDEST = 16  # the largest channel multiplier of width
 
@@ -71,7 +71,7 @@ def _conv(c_in: int, c_out: int, kernel: int, gain: float = 1.0, sn: bool = Fals
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2, mode="nearest")  # (B, C, s, s) -> (B, C, 2s, 2s)
+    return upsample_nearest(x, 2)  # (B, C, s, s) -> (B, C, 2s, 2s)
 
 
 class BatchNorm2d(nn.BatchNorm2d):

@@ -30,7 +30,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.models.layers import Reshape, normal_init
-from ganforge.ops import Conv2d, Linear
+from ganforge.ops import Conv2d, Linear, Upsample
 
 
 def stage_sizes(shape, factor: int) -> tuple[int, int]:
@@ -48,7 +48,7 @@ def stage_sizes(shape, factor: int) -> tuple[int, int]:
 
 def up_block(c_in: int, c_out: int) -> nn.Sequential:
     """x2 nearest-neighbour upsampling and a 3x3 convolution, BN, ReLU: the paper's upsampling block."""
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), Conv2d(c_in, c_out, 3, 1, 1, bias=False),
+    return nn.Sequential(Upsample(scale_factor=2, mode="nearest"), Conv2d(c_in, c_out, 3, 1, 1, bias=False),
                          nn.BatchNorm2d(c_out), nn.ReLU())
 
 

@@ -30,7 +30,8 @@ from ganforge.ops.conv import (Conv2d, Conv2dSame, ConvTranspose2d, ConvTranspos
                                input_grad_form, per_sample_weight_grads, phased_conv_transpose2d, reference_forms,
                                same_padding, scale_per_sample, transposed_form)
 from ganforge.ops.dropout import Dropout
+from ganforge.ops.resample import Upsample, upsample_nearest
 
 __all__ = ["Conv2d", "Conv2dSame", "ConvTranspose2d", "ConvTranspose2dSame", "Dropout", "Linear", "SampleWeights",
            "input_grad_form", "per_sample_weight_grads", "phased_conv_transpose2d", "reference_forms", "same_padding",
-           "scale_per_sample", "transposed_form"]
+           "scale_per_sample", "transposed_form", "Upsample", "upsample_nearest"]

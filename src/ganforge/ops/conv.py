@@ -40,6 +40,9 @@ from contextvars import ContextVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ganforge.ops import forms as _forms
+
 aten = torch.ops.aten  # an attribute: `from torch.ops import aten` fails on torch 2.4
 
 SMALL_CHANNELS = 4  # image layers (1 or 3 channels) and anything as thin
@@ -176,6 +179,165 @@ def input_grad_form(x_shape, weight_shape, stride, padding, dilation, groups, ex
     return "onednn"
 
 
+def gemm_conv2d(x: torch.Tensor, weight: torch.Tensor, stride, padding) -> torch.Tensor:
+    """``F.conv2d`` (no groups, no dilation) as one matrix product over the input's unfolded patches.
+
+    (B, C, H, W) -> patches (B, C*k*k, L) -> (O, C*k*k) @ patches -> (B, O, H', W'). A batched product
+    (``bmm``), not ``matmul``, whose way of folding the batch depends on autograd's state and with it the
+    rounding: this form gives the same bits with and without gradients.
+    """
+    (kh, kw), b, o = weight.shape[2:], x.shape[0], weight.shape[0]
+    out = [(n + 2 * p - k) // s + 1 for n, p, k, s in zip(x.shape[2:], padding, (kh, kw), stride)]
+    patches = F.unfold(x, (kh, kw), padding=tuple(padding), stride=tuple(stride))
+    return torch.bmm(weight.reshape(1, o, -1).expand(b, -1, -1), patches).view(b, o, *out)
+
+
+def gemm_weight_grad(x: torch.Tensor, grad: torch.Tensor, weight_shape, stride, padding) -> torch.Tensor:
+    """The weight gradient of ``F.conv2d(x, w, stride=stride, padding=padding)`` (no groups, no dilation) for
+    the output gradient ``grad``, as one matrix product: (O, B*L) @ (B*L, C*k*k) -> (O, C, k, k)."""
+    o, kernel = weight_shape[0], tuple(weight_shape[2:])
+    patches = F.unfold(x, kernel, padding=tuple(padding), stride=tuple(stride))    # (B, C*k*k, L)
+    g = grad.reshape(grad.shape[0], o, -1).transpose(0, 1).reshape(o, -1)         # (O, B*L)
+    return (g @ patches.transpose(1, 2).reshape(-1, patches.shape[1])).view(weight_shape)
+
+
+def _with_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return y if bias is None else y + bias.view(1, -1, 1, 1)
+
+
+def _key(what: str, x: torch.Tensor, weight: torch.Tensor, *args) -> str:
+    """A computation's key in the measured choices: what, shapes, arguments, dtype, memory format."""
+    layout = "nhwc" if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+        memory_format=torch.channels_last) else "nchw"
+    shapes = "x".join(map(str, x.shape)) + " w" + "x".join(map(str, weight.shape))
+    return f"{what} {shapes} {' '.join(str(tuple(a) if isinstance(a, (list, tuple)) else a) for a in args)} " \
+           f"{str(x.dtype).removeprefix('torch.')} {layout}"
+
+
+ONEDNN = ("onednn", "onednn", "onednn")
+
+
+def _chosen(key: str, candidates: dict) -> str:
+    return _forms.choose(key, candidates)[0]
+
+
+_PLANS: dict[tuple, tuple[str, str, str]] = {}  # this process's plans: looked up on every call, measured once
+
+
+def _plan_key(kind: str, x: torch.Tensor, weight: torch.Tensor, args: tuple, train: bool) -> tuple:
+    """What a plan depends on; ``x`` and ``weight`` as the layer receives them (autocast's dtype counts)."""
+    dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+    return (kind, tuple(x.shape), tuple(weight.shape), dtype, x.is_contiguous(), args, train, _forms.cache_file())
+
+
+def _layer_plan(kind: str, layer: nn.Module, x: torch.Tensor, args: tuple, measure) -> tuple[str, str, str]:
+    """The layer's plan on ``x``: looked up, or ``measure(train, x, weight, bias)`` on autocast's operands."""
+    train = torch.is_grad_enabled() and (x.requires_grad or layer.weight.requires_grad)
+    key = _plan_key(kind, x, layer.weight, args, train)
+    plan = _PLANS.get(key)
+    if plan is None:
+        with torch.no_grad():
+            plan = _PLANS[key] = measure(train, *_autocast_operands(x, layer.weight, layer.bias))
+    return plan
+
+
+def _noise(shape, dtype) -> torch.Tensor:
+    """An output gradient to time the backward forms on, from a generator of its own: measuring never moves
+    the global random state that training draws from (a measured run and a resumed one stay identical)."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
+
+
+def conv_plan(x, weight, bias, stride, padding, dilation, groups, size, train: bool) -> tuple[str, str, str]:
+    """The measured forms (output, input gradient, weight gradient) of ``Conv2d`` on ``x`` (with any extra
+    padding after already added; ``size``: the input's size without it). Without ``train`` only the output's."""
+    args = (tuple(stride), tuple(padding), tuple(dilation), groups)
+    out = _forms.choose(_key("conv.forward", x, weight, *args), conv_forward_forms(x, weight, bias, *args))
+    if not train:
+        return out[0], "onednn", "onednn"
+    shape = (out[1] if out[1] is not None else conv_forward_forms(x, weight, bias, *args)[out[0]]()).shape
+    grad = _noise(shape, x.dtype)
+    return (out[0], _chosen(_key("conv.input", grad, weight, *args, tuple(size)),
+                            conv_input_grad_forms(grad, x, weight, size, *args)),
+            _chosen(_key("conv.weight", grad, weight, *args), conv_weight_grad_forms(grad, x, weight, *args)))
+
+
+def transposed_plan(x, weight, bias, stride, padding, output_padding, dilation, groups, crop,
+                    train: bool) -> tuple[str, str, str]:
+    """The measured forms (output, input gradient, weight gradient) of ``ConvTranspose2d`` on ``x``."""
+    args = (tuple(stride), tuple(padding), tuple(output_padding), tuple(dilation), groups)
+    out = _forms.choose(_key("transposed.forward", x, weight, *args, crop),
+                        transposed_forward_forms(x, weight, bias, *args, crop))
+    if not train:
+        return out[0], "onednn", "onednn"
+    full = [(n - 1) * s - 2 * p + k + op for n, s, p, k, op in zip(x.shape[2:], stride, padding, weight.shape[2:],
+                                                                     output_padding)]
+    grad = _noise((x.shape[0], weight.shape[1] * groups, *full), x.dtype)  # of the uncropped output
+    return (out[0], _chosen(_key("transposed.input", grad, weight, *args),
+                            transposed_input_grad_forms(grad, x, weight, *args)),
+            _chosen(_key("transposed.weight", grad, weight, *args),
+                    transposed_weight_grad_forms(grad, x, weight, *args)))
+
+
+def conv_forward_forms(x, weight, bias, stride, padding, dilation, groups) -> dict:
+    """The equivalent forms of ``Conv2d``'s output (``x`` already carries any extra padding after)."""
+    forms = {"onednn": lambda: aten.convolution(x, weight, bias, stride, padding, dilation, False, [0, 0], groups)}
+    if groups == 1 and tuple(dilation) == (1, 1):
+        forms["gemm"] = lambda: _with_bias(gemm_conv2d(x, weight, stride, padding), bias)
+    return forms
+
+
+def conv_input_grad_forms(grad, x, weight, size, stride, padding, dilation, groups) -> dict:
+    """The forms of ``Conv2d``'s input gradient; ``size``: the input's size before any extra padding (the
+    caller cuts the result to it)."""
+    forms = {"onednn": lambda: aten.convolution_backward(grad, x, weight, None, stride, padding, dilation, False,
+                                                         [0, 0], groups, [True, False, False])[0]}
+    if _phases_fit(grad.shape[2:], size, weight.shape, stride, padding, dilation, groups):
+        forms["phased"] = lambda: phased_conv_transpose2d(grad, weight, stride[0], padding[0])
+    return forms
+
+
+def conv_weight_grad_forms(grad, x, weight, stride, padding, dilation, groups) -> dict:
+    """The forms of ``Conv2d``'s weight gradient."""
+    forms = {"onednn": lambda: aten.convolution_backward(grad, x, weight, None, stride, padding, dilation, False,
+                                                         [0, 0], groups, [False, True, False])[1]}
+    if groups == 1 and tuple(dilation) == (1, 1):
+        forms["gemm"] = lambda: gemm_weight_grad(x, grad, weight.shape, stride, padding)
+    return forms
+
+
+def transposed_forward_forms(x, weight, bias, stride, padding, output_padding, dilation, groups, crop) -> dict:
+    """The forms of ``ConvTranspose2d``'s output (before a ``crop`` to stride x the input)."""
+    forms = {"onednn": lambda: aten.convolution(x, weight, bias, stride, padding, dilation, True, output_padding,
+                                                groups)}
+    kernel = weight.shape[2:]
+    if (tuple(stride) == (1, 1) and tuple(output_padding) == (0, 0) and groups == 1 and tuple(dilation) == (1, 1)
+            and all(p <= k - 1 for p, k in zip(padding, kernel))):
+        flipped_padding = [k - 1 - p for p, k in zip(padding, kernel)]
+        forms["flipped"] = lambda: F.conv2d(x, weight.flip(2, 3).transpose(0, 1), bias, 1, flipped_padding)
+    out = [n * s for n, s in zip(x.shape[2:], stride)] if crop else \
+        [(n - 1) * s - 2 * p + k + op for n, s, p, k, op in zip(x.shape[2:], stride, padding, kernel, output_padding)]
+    if _phases_fit(x.shape[2:], out, weight.shape, stride, padding, dilation, groups):
+        forms["phased"] = lambda: _with_bias(phased_conv_transpose2d(x, weight, stride[0], padding[0]), bias)
+    return forms
+
+
+def transposed_input_grad_forms(grad, x, weight, stride, padding, output_padding, dilation, groups) -> dict:
+    """The forms of ``ConvTranspose2d``'s input gradient (``grad`` of the uncropped output)."""
+    return {"onednn": lambda: aten.convolution_backward(grad, x, weight, None, stride, padding, dilation, True,
+                                                        output_padding, groups, [True, False, False])[0],
+            "conv": lambda: F.conv2d(grad, weight, None, stride, padding, dilation, groups)}
+
+
+def transposed_weight_grad_forms(grad, x, weight, stride, padding, output_padding, dilation, groups) -> dict:
+    """The forms of ``ConvTranspose2d``'s weight gradient: that of the ordinary convolution of the output
+    gradient it is the transpose of, whose output gradient is ``x``."""
+    forms = {"onednn": lambda: aten.convolution_backward(grad, x, weight, None, stride, padding, dilation, True,
+                                                         output_padding, groups, [False, True, False])[1]}
+    if groups == 1 and tuple(dilation) == (1, 1):
+        forms["gemm"] = lambda: gemm_weight_grad(grad, x, weight.shape, stride, padding)
+    return forms
+
+
 def _wanted(ctx) -> list[bool]:
     """Which of (input, weight, bias) this backward call needs a gradient for.
 
@@ -202,7 +364,11 @@ class _ConvTranspose(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation, groups, form, crop=False):
         ctx.save_for_backward(x, weight)
-        ctx.args = (stride, padding, output_padding, dilation, groups, bias is not None, crop)
+        ctx.args = (stride, padding, output_padding, dilation, groups, bias is not None, crop, form)
+        if isinstance(form, tuple):  # a measured plan (ops/forms.py)
+            y = transposed_forward_forms(x, weight, bias, stride, padding, output_padding, dilation, groups,
+                                         crop)[form[0]]()
+            return y[:, :, :x.shape[-2] * stride[0], :x.shape[-1] * stride[1]] if crop else y
         if form == "flipped":  # (B, C_in, H, W) -> (B, C_out, H', W'): the kernel flipped, (C_in, C_out) swapped
             flipped = weight.flip(2, 3).transpose(0, 1)
             return F.conv2d(x, flipped, bias, 1, [k - 1 - p for p, k in zip(padding, weight.shape[2:])])
@@ -212,11 +378,21 @@ class _ConvTranspose(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        stride, padding, output_padding, dilation, groups, has_bias, crop = ctx.args
+        stride, padding, output_padding, dilation, groups, has_bias, crop, form = ctx.args
         need = _wanted(ctx)
         if crop:  # the rows and columns cut off after the output had no effect: zero gradient
             full = [(n - 1) * s - 2 * p + k for n, s, p, k in zip(x.shape[2:], stride, padding, weight.shape[2:])]
             grad = F.pad(grad, (0, full[1] - grad.shape[3], 0, full[0] - grad.shape[2]))
+        if isinstance(form, tuple) and form[1:] != ("onednn", "onednn"):  # a measured plan, not all oneDNN's
+            conv = (stride, padding, output_padding, dilation, groups)
+            gx = gw = gb = None
+            if need[0]:
+                gx = transposed_input_grad_forms(grad, x, weight, *conv)[form[1]]()
+            if need[1]:
+                gw = transposed_weight_grad_forms(grad, x, weight, *conv)[form[2]]()
+            if has_bias and need[2]:
+                gb = grad.sum((0, 2, 3))
+            return gx, gw, gb, None, None, None, None, None, None, None
         gx, gw, gb = aten.convolution_backward(
             grad, x, weight, [weight.shape[1] * groups] if has_bias else None, stride, padding, dilation, True,
             output_padding, groups, [need[0], need[1], has_bias and need[2]])
@@ -234,6 +410,8 @@ class _Conv(torch.autograd.Function):
             x = F.pad(x, (0, extra[1], 0, extra[0]))
         ctx.save_for_backward(x, weight)
         ctx.args = (stride, padding, dilation, groups, bias is not None, form, weights, size)
+        if isinstance(form, tuple):  # a measured plan (ops/forms.py)
+            return conv_forward_forms(x, weight, bias, stride, padding, dilation, groups)[form[0]]()
         return aten.convolution(x, weight, bias, stride, padding, dilation, False, [0, 0], groups)
 
     @staticmethod
@@ -247,11 +425,24 @@ class _Conv(torch.autograd.Function):
     @staticmethod
     def _grads(ctx, grad):
         x, weight = ctx.saved_tensors
-        stride, padding, dilation, groups, has_bias, form, weights, _ = ctx.args
+        stride, padding, dilation, groups, has_bias, form, weights, size = ctx.args
         need = _wanted(ctx)
         conv = (stride, padding, dilation, False, [0, 0], groups)
         bias_sizes = [weight.shape[0]] if has_bias else None
         gx = gw = gb = None
+        if isinstance(form, tuple):  # a measured plan (ops/forms.py)
+            if form[1:] == ("onednn", "onednn"):
+                form = "onednn"  # both gradients from oneDNN, in one call as below
+            else:
+                args = (stride, padding, dilation, groups)
+                if need[0]:
+                    gx = conv_input_grad_forms(grad, x, weight, size, *args)[form[1]]()
+                wgrad = grad if weights is None else weights.scale(grad)
+                if need[1]:
+                    gw = conv_weight_grad_forms(wgrad, x, weight, *args)[form[2]]()
+                if has_bias and need[2]:
+                    gb = wgrad.sum((0, 2, 3))
+                return gx, gw, gb
         if form == "phased" and need[0]:  # the input gradient is a transposed convolution of the output gradient
             gx = phased_conv_transpose2d(grad, weight, stride[0], padding[0])
         elif weights is None:  # oneDNN's own, with the weight gradient in the same call
@@ -313,6 +504,15 @@ class Conv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._convolve(x, self.padding)
 
+    def _plan(self, x, padding, extra) -> tuple[str, str, str]:
+        """The measured forms of this layer on ``x`` (ops/forms.py)."""
+        def measure(train, xe, w, b):
+            if any(extra):
+                xe = F.pad(xe, (0, extra[1], 0, extra[0]))
+            return conv_plan(xe, w, b, self.stride, padding, self.dilation, self.groups, x.shape[2:], train)
+
+        return _layer_plan("conv", self, x, (tuple(padding), tuple(extra)), measure)
+
     def _convolve(self, x: torch.Tensor, padding, extra=(0, 0)) -> torch.Tensor:
         """The convolution with ``padding`` zeros on each side and ``extra`` more after (bottom, right)."""
         weights = _SAMPLE_WEIGHTS.get()
@@ -320,8 +520,12 @@ class Conv2d(nn.Conv2d):
             raise RuntimeError("per-sample weight gradients need a batched input and numeric zero padding")
         form = "onednn"
         if _fast_path(self, x) and not isinstance(padding, str):
-            form = input_grad_form(x.shape, self.weight.shape, self.stride, padding, self.dilation, self.groups, extra)
-        if weights is None and (form == "onednn" or not x.requires_grad):
+            if _forms.conv_forms() == "measure":
+                form = self._plan(x, padding, extra)
+            else:
+                form = input_grad_form(x.shape, self.weight.shape, self.stride, padding, self.dilation, self.groups,
+                                       extra)
+        if weights is None and (form in ("onednn", ONEDNN) or (form == "phased" and not x.requires_grad)):
             if padding is self.padding:
                 return super().forward(x)
             if any(extra):
@@ -379,9 +583,14 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         form = "onednn"
         if _fast_path(self, x) and output_size is None:
-            form = transposed_form(x.shape, self.weight.shape, self.stride, self.padding, self.output_padding,
-                                   self.dilation, self.groups, self.crop)
-        if form == "onednn":
+            if _forms.conv_forms() == "measure":
+                form = _layer_plan("transposed", self, x, (), lambda train, xe, w, b: transposed_plan(
+                    xe, w, b, self.stride, self.padding, self.output_padding, self.dilation, self.groups, self.crop,
+                    train))
+            else:
+                form = transposed_form(x.shape, self.weight.shape, self.stride, self.padding, self.output_padding,
+                                       self.dilation, self.groups, self.crop)
+        if form in ("onednn", ONEDNN):
             y = super().forward(x, output_size)
             if self.crop:  # (B, C, s*H + 1, s*W + 1) -> (B, C, s*H, s*W)
                 y = y[:, :, :x.shape[-2] * self.stride[0], :x.shape[-1] * self.stride[1]]

@@ -25,6 +25,7 @@ from ganforge.errors import ConfigError, GanforgeError
 from ganforge.families import Batch, DataSpec, TrainingForms, build_family
 from ganforge.io import write_text
 from ganforge.metrics.evaluate import TrainingEvaluator
+from ganforge.ops.forms import set_conv_forms
 from ganforge.rundir import RunDir, resume_point, save_checkpoint, write_checkpoint
 from ganforge.train import distributed
 from ganforge.train.augment import AdaptiveAugment, with_augment
@@ -41,7 +42,8 @@ from ganforge.viz import plot_augment, plot_losses, save_gif, save_image_grid, w
 # Fields that may change when a run is resumed; everything else must match the checkpoint.
 RESUMABLE_KEYS = ("train.epochs", "train.steps", "train.minutes", "train.device", "train.progress", "train.checkpoint_every",
                   "train.keep_checkpoints", "train.log_every", "train.tensorboard",
-                  "train.threads", "train.compile", "train.channels_last", "train.eval_every", "train.eval_num")
+                  "train.threads", "train.compile", "train.channels_last", "train.eval_every", "train.eval_num",
+                  "train.conv_forms")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -137,6 +139,7 @@ class Trainer:
         self._refuse_taken_run_dir()
         if t.threads:
             torch.set_num_threads(t.threads)
+        set_conv_forms(t.conv_forms)  # which form computes each convolution (ops/forms.py)
         self.precision = resolve_precision(t.precision, self.device)
         self.autocast = autocast_for(self.precision, self.device)
         scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
