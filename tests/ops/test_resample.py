@@ -30,6 +30,12 @@ def test_the_gradient_is_each_blocks_sum():
     (g_ref,) = torch.autograd.grad(F.interpolate(x, scale_factor=2, mode="nearest"), x, up)
     assert torch.equal(g, g_ref)
     assert g[1, 2, 3, 4] == up[1, 2, 6:8, 8:10].sum()
+    for factor in (2, 3):  # any values, float32: torch's own kernel computes it, so the same bits
+        x = torch.randn(4, 3, 5, 6, requires_grad=True).contiguous(memory_format=torch.channels_last)
+        up = torch.randn(4, 3, 5 * factor, 6 * factor)
+        (g,) = torch.autograd.grad(upsample_nearest(x, factor), x, up)
+        (g_ref,) = torch.autograd.grad(F.interpolate(x, scale_factor=factor, mode="nearest"), x, up)
+        assert torch.equal(g, g_ref)
 
 
 def test_the_module_is_nn_upsample_and_falls_back_elsewhere():

@@ -17,7 +17,7 @@ from torch import nn
 from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
 from ganforge.models.layers import Reshape, conv_same, glorot_uniform_init, maybe_sn
-from ganforge.ops import Conv2d, Upsample
+from ganforge.ops import Conv2d, Dropout, Upsample
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
@@ -74,10 +74,10 @@ class ACGANDiscriminator(Discriminator):
         conv3, size = conv_same(32, 64, 3, 2, size, sn)
         conv4, size = conv_same(64, 128, 3, 1, size, sn)
         self.body = nn.Sequential(
-            conv1, nn.LeakyReLU(slope), nn.Dropout(dropout),
-            conv2, nn.ZeroPad2d((0, 1, 0, 1)), nn.LeakyReLU(slope), nn.Dropout(dropout), _bn(32),
-            conv3, nn.LeakyReLU(slope), nn.Dropout(dropout), _bn(64),
-            conv4, nn.LeakyReLU(slope), nn.Dropout(dropout),
+            conv1, nn.LeakyReLU(slope), Dropout(dropout),
+            conv2, nn.ZeroPad2d((0, 1, 0, 1)), nn.LeakyReLU(slope), Dropout(dropout), _bn(32),
+            conv3, nn.LeakyReLU(slope), Dropout(dropout), _bn(64),
+            conv4, nn.LeakyReLU(slope), Dropout(dropout),
             nn.Flatten(),                                              # -> (B, 128 * size * size)
         )
         features = 128 * size * size

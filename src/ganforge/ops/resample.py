@@ -4,8 +4,8 @@ torch 2.13's CPU kernel for ``F.interpolate(mode="nearest")`` spends most of its
 layout copy of its output: 167 ms for a (128, 128, 14, 14) -> 28x28 batch on 2 cores, where
 repeating each pixel by a broadcast view and one copy takes 24 ms (docs/benchmarks.md, "Every
 preset"). The values are the same, bit for bit: nearest upsampling by an integer factor s copies
-input pixel (i, j) to the s x s output pixels (s*i + a, s*j + b). The gradient is each s x s
-block's sum, as autograd forms it through the broadcast. Everywhere else (CUDA, ``torch.compile``,
+input pixel (i, j) to the s x s output pixels (s*i + a, s*j + b). The gradient (each s x s block's
+sum) is torch's own kernel's, which is fast. Everywhere else (CUDA, ``torch.compile``,
 ``reference_forms``, other modes or factors) this is ``F.interpolate`` itself.
 """
 
@@ -27,13 +27,26 @@ def upsample_nearest(x: torch.Tensor, factor: int) -> torch.Tensor:
     (B, C, factor*H, factor*W), in x's memory format."""
     if not _fast(x):
         return F.interpolate(x, scale_factor=factor, mode="nearest")
-    b, c, h, w = x.shape
-    s = factor
-    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-        return x[:, :, :, None, :, None].expand(b, c, h, s, w, s).reshape(b, c, h * s, w * s)
-    nhwc = x.permute(0, 2, 3, 1)                                                     # (B, H, W, C), a view
-    up = nhwc[:, :, None, :, None, :].expand(b, h, s, w, s, c).reshape(b, h * s, w * s, c)
-    return up.permute(0, 3, 1, 2)                                                   # channels_last again
+    return _Nearest.apply(x, factor)
+
+
+class _Nearest(torch.autograd.Function):
+    """Forward: a broadcast copy. Backward: torch's own kernel for the gradient (fast, and the same bits)."""
+
+    @staticmethod
+    def forward(ctx, x, s):
+        ctx.size, ctx.s = tuple(x.shape), s
+        b, c, h, w = x.shape
+        if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+            return x[:, :, :, None, :, None].expand(b, c, h, s, w, s).reshape(b, c, h * s, w * s)
+        nhwc = x.permute(0, 2, 3, 1)                                                 # (B, H, W, C), a view
+        up = nhwc[:, :, None, :, None, :].expand(b, h, s, w, s, c).reshape(b, h * s, w * s, c)
+        return up.permute(0, 3, 1, 2)                                               # channels_last again
+
+    @staticmethod
+    def backward(ctx, grad):
+        (_, _, h, w), s = ctx.size, ctx.s
+        return torch.ops.aten.upsample_nearest2d_backward(grad, [h * s, w * s], list(ctx.size), float(s), float(s)), None
 
 
 class Upsample(nn.Upsample):
