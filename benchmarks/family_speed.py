@@ -1,7 +1,7 @@
 """Each new family's presets against the same model trained the textbook way, taking turns in one process.
 
     python benchmarks/family_speed.py                                  # every preset below, this CPU's ISA
-    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/family_speed.py   # the AVX2 class
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/family_speed.py   # AVX2
     python benchmarks/family_speed.py --presets all --json            # every preset; also one JSON line per row
 
 The textbook way is what the reference implementations run: eager fp32, torch.nn's own convolutions

@@ -13,8 +13,15 @@ forms differ widely in speed on the CPU, for the same sums; two forms are used h
   The input gradient of a stride-2 convolution with few input channels (D's first layer) is the
   same transposed convolution and gets the same treatment.
 
+Which form each computation takes: by default the fastest, measured on this machine once per
+shape and kept on disk (``conv_plan``, ``transposed_plan`` and ops/forms.py; the candidates are the
+``*_forms`` functions below, which add two more forms: "gemm", a matrix product over unfolded
+patches, and "conv", the input gradient of a transposed convolution as the ordinary convolution it
+is); with ``train.conv_forms=rules``, the fixed shape rules ``transposed_form`` and
+``input_grad_form``, the same on every machine.
+
 What each form gains, layer by layer, and where it was measured: docs/benchmarks.md, "What each
-change bought".
+change bought" and "Forms chosen by measurement".
 
 ``Conv2d`` and ``ConvTranspose2d`` here are ``torch.nn``'s, with the same parameters and
 state-dict keys; on the CPU, where a faster form applies, their forward goes through an

@@ -6,8 +6,8 @@ precision and the layer's shape. With ``train.conv_forms=measure`` (the default)
 time a computation of a new shape runs, each form that applies is timed on the real operands
 (one warm-up call, then ``ROUNDS`` calls of each in turn, the fastest call counting) and the
 fastest is kept, as ``torch.backends.cudnn.benchmark`` does on a GPU. The choices are kept in
-``<cache>/conv-forms/<machine>.json``, one file per (CPU model, ATen ISA, oneDNN's ISA limit,
-torch version, thread count), so later runs on the same machine measure nothing, and a
+``<cache>/conv-forms/<machine>.json``, one file per (CPU model, ATen ISA, oneDNN's and MKL's ISA
+limits, torch version, thread count), so later runs on the same machine measure nothing, and a
 different CPU or torch measures afresh. ``train.conv_forms=rules`` takes the fixed shape rules
 of ops/conv.py instead: the same forms on every machine, for exact reproducibility across
 machines. Every form computes the same sums, so the choice changes results by rounding only
@@ -71,12 +71,13 @@ def _cpu() -> str:
 def machine() -> dict:
     """What the speed of a form depends on besides the shape: a different value measures afresh."""
     return {"cpu": _cpu(), "aten_isa": torch.backends.cpu.get_cpu_capability(),
-            "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "all"), "torch": torch.__version__,
+            "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "all"),
+            "mkl_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS", "all"), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
 
 
 @functools.lru_cache(maxsize=64)
-def _cache_file(cache: str, threads: int, onednn: str) -> Path:
+def _cache_file(cache: str, threads: int, onednn: str, mkl: str) -> Path:
     digest = hashlib.sha256(json.dumps(machine(), sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache) / "conv-forms" / f"{digest}.json"
 
@@ -85,7 +86,8 @@ def cache_file() -> Path:
     """``<cache>/conv-forms/<digest of machine()>.json``."""
     from ganforge.data.download import cache_dir
 
-    return _cache_file(str(cache_dir()), torch.get_num_threads(), os.environ.get("ONEDNN_MAX_CPU_ISA", "all"))
+    return _cache_file(str(cache_dir()), torch.get_num_threads(), os.environ.get("ONEDNN_MAX_CPU_ISA", "all"),
+                       os.environ.get("MKL_ENABLE_INSTRUCTIONS", "all"))
 
 
 def _read(path: Path) -> dict[str, str]:
