@@ -240,11 +240,14 @@ def _plan_key(kind: str, x: torch.Tensor, weight: torch.Tensor, args: tuple, tra
 def _layer_plan(kind: str, layer: nn.Module, x: torch.Tensor, args: tuple, measure) -> tuple[str, str, str]:
     """The layer's plan on ``x``: looked up, or ``measure(train, x, weight, bias)`` on autocast's operands."""
     train = torch.is_grad_enabled() and (x.requires_grad or layer.weight.requires_grad)
-    key = _plan_key(kind, x, layer.weight, args, train)
+    key = (*_plan_key(kind, x, layer.weight, args, train), _forms.agreeing())  # agreed plans: all ranks miss alike
     plan = _PLANS.get(key)
     if plan is None:
-        with torch.no_grad():
-            plan = _PLANS[key] = measure(train, *_autocast_operands(x, layer.weight, layer.bias))
+        def decide():
+            with torch.no_grad():
+                return measure(train, *_autocast_operands(x, layer.weight, layer.bias))
+
+        plan = _PLANS[key] = _forms.agree(decide)
     return plan
 
 

@@ -18,6 +18,7 @@ What was chosen, and the timings behind it: ``chosen_forms()``, printed by ``gan
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -25,6 +26,7 @@ import os
 import platform
 import threading
 import time
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable
 
@@ -139,7 +141,8 @@ def choose(key: str, forms: dict[str, Callable[[], torch.Tensor]]) -> tuple[str,
     with _lock:
         _choices[full] = _used[key] = best
         _timings[key] = ms
-        _save(path, key, best)
+        if _rank() in (None, 0):  # under torchrun rank 0 alone writes (the file holds the plans all ranks took)
+            _save(path, key, best)
     return best, results[best]
 
 
@@ -153,6 +156,44 @@ def _measure(forms: dict[str, Callable[[], torch.Tensor]]) -> tuple[str, dict[st
             best_ms[name] = min(best_ms[name], (time.perf_counter() - t0) * 1e3)
     best = min(best_ms, key=best_ms.get)
     return best, results, best_ms
+
+
+_AGREE: ContextVar[bool] = ContextVar("ganforge_forms_agree", default=False)
+
+
+@contextlib.contextmanager
+def agreed(enabled: bool = True):
+    """Inside the block (a training step under torchrun), every rank takes rank 0's plan for each new layer
+    shape, which rank 0 alone reads from its file or measures: ranks that chose apart would round their
+    gradients apart, and a run and its resumed copy could differ. The ranks run the same layers on the
+    same shapes inside a step, so each new shape is one broadcast that all of them make."""
+    token = _AGREE.set(enabled and _rank() is not None)
+    try:
+        yield
+    finally:
+        _AGREE.reset(token)
+
+
+def agreeing() -> bool:
+    return _AGREE.get()
+
+
+def agree(plan: Callable[[], tuple]) -> tuple:
+    """``plan()`` on rank 0, handed to every rank, inside ``agreed``; ``plan()`` alone elsewhere."""
+    if not _AGREE.get():
+        return plan()
+    import torch.distributed as dist
+
+    box = [plan() if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return tuple(box[0])
+
+
+def _rank() -> int | None:
+    """This process's rank under torch.distributed, or None when there is no process group."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else None
 
 
 def chosen_forms() -> dict[str, str]:

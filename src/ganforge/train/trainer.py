@@ -25,7 +25,7 @@ from ganforge.errors import ConfigError, GanforgeError
 from ganforge.families import Batch, DataSpec, TrainingForms, build_family
 from ganforge.io import write_text
 from ganforge.metrics.evaluate import TrainingEvaluator
-from ganforge.ops.forms import set_conv_forms
+from ganforge.ops.forms import agreed, set_conv_forms
 from ganforge.rundir import RunDir, resume_point, save_checkpoint, write_checkpoint
 from ganforge.train import distributed
 from ganforge.train.augment import AdaptiveAugment, with_augment
@@ -330,7 +330,8 @@ class Trainer:
         A streamed pack's images come from the reader thread (``self.feed``), which has read them ahead."""
         feed = self.feed
         batches = [self.batch(idx, feed.get() if feed is not None else None) for idx in chunk]
-        return self.stepper.step(self.step if step is None else step, batches)
+        with agreed(self.dist.enabled):  # under torchrun every rank computes each convolution in rank 0's form
+            return self.stepper.step(self.step if step is None else step, batches)
 
     def _agree_on_stopping(self) -> None:
         """Read the clock and the stop signal once per step, the same on every rank.
