@@ -12,6 +12,18 @@ needs_fashion = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache_for_all_fixtures(tmp_path_factory):
+    """The same isolation for module- and session-scoped fixtures, which are set up before the function-scoped
+    one below: a reference run made in a module fixture and the runs its tests compare with it must share one
+    cache (its measured convolution forms, ops/forms.py), and none may touch the user's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANFORGE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    mp.setenv("GANFORGE_OFFLINE", "1")
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's real cache; never reach the network for data."""
