@@ -33,7 +33,7 @@ ROOT = HERE.parent
 
 # name -> (preset, overrides, what it shows); "ddp-" rows run under torchrun, one thread per process
 CONFIGS: dict[str, tuple[str, list[str], str]] = {
-    "shipped": ("mnist-dcgan", [], "mnist-dcgan as shipped: precision auto (bf16 here), simultaneous update"),
+    "shipped": ("mnist-dcgan", [], "mnist-dcgan as shipped: precision auto (bf16 where the CPU has it), simultaneous update"),
     "fp32": ("mnist-dcgan", ["train.precision=fp32"], "as shipped, fp32"),
     "examples-style": ("mnist-dcgan", ["train.update=alternating", "train.precision=fp32"],
                        "seed 000's model trained like pytorch/examples: D step then G step, eager fp32"),

@@ -234,7 +234,7 @@ _PLANS: dict[tuple, tuple[str, str, str]] = {}  # this process's plans: looked u
 def _plan_key(kind: str, x: torch.Tensor, weight: torch.Tensor, args: tuple, train: bool) -> tuple:
     """What a plan depends on; ``x`` and ``weight`` as the layer receives them (autocast's dtype counts)."""
     dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-    return (kind, tuple(x.shape), tuple(weight.shape), dtype, x.is_contiguous(), args, train, _forms.cache_file())
+    return (kind, tuple(x.shape), tuple(weight.shape), dtype, x.is_contiguous(), args, train, _forms.machine_id())
 
 
 def _layer_plan(kind: str, layer: nn.Module, x: torch.Tensor, args: tuple, measure) -> tuple[str, str, str]:

@@ -5,7 +5,9 @@ equivalent forms (ops/conv.py) whose speed depends on the CPU, its ISA, the thre
 precision and the layer's shape. With ``train.conv_forms=measure`` (the default), the first
 time a computation of a new shape runs, each form that applies is timed on the real operands
 (one warm-up call, then ``ROUNDS`` calls of each in turn, the fastest call counting) and the
-fastest is kept, as ``torch.backends.cudnn.benchmark`` does on a GPU. The choices are kept in
+fastest is kept, as ``torch.backends.cudnn.benchmark`` does on a GPU; oneDNN's own form unless
+another beats it by more than ``MARGIN_MS``, what the detour through ganforge's autograd function
+costs (on tiny layers a faster kernel can lose that back). The choices are kept in
 ``<cache>/conv-forms/<machine>.json``, one file per (CPU model, ATen ISA, oneDNN's and MKL's ISA
 limits, torch version, thread count), so later runs on the same machine measure nothing, and a
 different CPU or torch measures afresh. ``train.conv_forms=rules`` takes the fixed shape rules
@@ -34,6 +36,8 @@ import torch
 
 MODES = ("measure", "rules")
 ROUNDS = 3  # timed calls of each form after its warm-up call
+MARGIN_MS = 0.05  # another form must beat the first (oneDNN's) by more: what routing a call through ganforge's
+                  # autograd function costs in Python, which the timing of the computation alone leaves out
 
 _mode = os.environ.get("GANFORGE_CONV_FORMS", "measure")  # a process-wide default; training sets train.conv_forms
 _lock = threading.Lock()
@@ -82,6 +86,11 @@ def machine() -> dict:
 def _cache_file(cache: str, threads: int, onednn: str, mkl: str) -> Path:
     digest = hashlib.sha256(json.dumps(machine(), sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache) / "conv-forms" / f"{digest}.json"
+
+
+def machine_id() -> tuple:
+    """A cheap stand-in for ``cache_file()`` in per-call lookups: what can change within one process."""
+    return torch.get_num_threads(), os.environ.get("GANFORGE_CACHE"), os.environ.get("ONEDNN_MAX_CPU_ISA")
 
 
 def cache_file() -> Path:
@@ -155,6 +164,9 @@ def _measure(forms: dict[str, Callable[[], torch.Tensor]]) -> tuple[str, dict[st
             results[name] = fn()
             best_ms[name] = min(best_ms[name], (time.perf_counter() - t0) * 1e3)
     best = min(best_ms, key=best_ms.get)
+    first = next(iter(forms))
+    if best_ms[first] - best_ms[best] <= MARGIN_MS:
+        best = first
     return best, results, best_ms
 
 
