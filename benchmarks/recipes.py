@@ -85,7 +85,7 @@ def run(args) -> None:
         result = evaluate_run(run_dir, num=args.num, metrics=["fid", "kid", "is", "class_acc"], histograms=False,
                               log=False, printer=lambda *_: None)
         record = {"event": "bench", "candidate": args.candidate, "step": result["step"], "epoch": trainer.epoch,
-                  "batch_in_epoch": trainer.batch_in_epoch, "train_s": round(train_s, 2), "cpu_s": round(cpu_s, 2),
+                  "batch_in_epoch": trainer.progress.batch_in_epoch, "train_s": round(train_s, 2), "cpu_s": round(cpu_s, 2),
                   "load": round(os.getloadavg()[0], 2), "num": args.num,
                   **{k: result[k] for k in ("fid", "kid", "is", "class_acc") if k in result}}
         append_jsonl(run_dir / "metrics.jsonl", [record])
