@@ -291,9 +291,15 @@ def transposed_plan(x, weight, bias, stride, padding, output_padding, dilation, 
 def conv_forward_forms(x, weight, bias, stride, padding, dilation, groups) -> dict:
     """The equivalent forms of ``Conv2d``'s output (``x`` already carries any extra padding after)."""
     forms = {"onednn": lambda: aten.convolution(x, weight, bias, stride, padding, dilation, False, [0, 0], groups)}
-    if groups == 1 and tuple(dilation) == (1, 1):
+    if _gemm_fits(weight, groups, dilation):
         forms["gemm"] = lambda: _with_bias(gemm_conv2d(x, weight, stride, padding), bias)
     return forms
+
+
+def _gemm_fits(weight, groups, dilation) -> bool:
+    """Whether "gemm" is a candidate: image layers only (few channels on one side), where it can win; on
+    wide layers the unfolded patches are large and slow, and timing them would cost seconds for nothing."""
+    return groups == 1 and tuple(dilation) == (1, 1) and min(weight.shape[0], weight.shape[1]) <= SMALL_CHANNELS
 
 
 def conv_input_grad_forms(grad, x, weight, size, stride, padding, dilation, groups) -> dict:
@@ -310,7 +316,7 @@ def conv_weight_grad_forms(grad, x, weight, stride, padding, dilation, groups) -
     """The forms of ``Conv2d``'s weight gradient."""
     forms = {"onednn": lambda: aten.convolution_backward(grad, x, weight, None, stride, padding, dilation, False,
                                                          [0, 0], groups, [False, True, False])[1]}
-    if groups == 1 and tuple(dilation) == (1, 1):
+    if _gemm_fits(weight, groups, dilation):
         forms["gemm"] = lambda: gemm_weight_grad(x, grad, weight.shape, stride, padding)
     return forms
 
@@ -343,7 +349,7 @@ def transposed_weight_grad_forms(grad, x, weight, stride, padding, output_paddin
     gradient it is the transpose of, whose output gradient is ``x``."""
     forms = {"onednn": lambda: aten.convolution_backward(grad, x, weight, None, stride, padding, dilation, True,
                                                          output_padding, groups, [False, True, False])[1]}
-    if groups == 1 and tuple(dilation) == (1, 1):
+    if _gemm_fits(weight, groups, dilation):
         forms["gemm"] = lambda: gemm_weight_grad(grad, x, weight.shape, stride, padding)
     return forms
 

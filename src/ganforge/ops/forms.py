@@ -156,15 +156,23 @@ def choose(key: str, forms: dict[str, Callable[[], torch.Tensor]]) -> tuple[str,
 
 
 def _measure(forms: dict[str, Callable[[], torch.Tensor]]) -> tuple[str, dict[str, torch.Tensor], dict[str, float]]:
-    results = {name: fn() for name, fn in forms.items()}  # warm-up: oneDNN builds its primitives
+    results, warm = {}, {}
+    for name, fn in forms.items():  # warm-up: oneDNN builds its primitives
+        t0 = time.perf_counter()
+        results[name] = fn()
+        warm[name] = (time.perf_counter() - t0) * 1e3
     best_ms = {name: float("inf") for name in forms}
+    # another form 4x slower than the fastest already, by more than 10 ms, is not timed again (it cannot win);
+    # oneDNN's (the first) always is: its first call also builds its kernels
+    first = next(iter(forms))
+    timed = {name: fn for name, fn in forms.items()
+             if name == first or warm[name] <= max(4 * min(warm.values()), 10.0)}
     for _ in range(ROUNDS):  # in turn, so that the machine's state changes hit every form alike
-        for name, fn in forms.items():
+        for name, fn in timed.items():
             t0 = time.perf_counter()
             results[name] = fn()
             best_ms[name] = min(best_ms[name], (time.perf_counter() - t0) * 1e3)
     best = min(best_ms, key=best_ms.get)
-    first = next(iter(forms))
     if best_ms[first] - best_ms[best] <= MARGIN_MS:
         best = first
     return best, results, best_ms
