@@ -16,8 +16,8 @@ forms differ widely in speed on the CPU, for the same sums; two forms are used h
 Which form each computation takes: by default the fastest, measured on this machine once per
 shape and kept on disk (``conv_plan``, ``transposed_plan`` and ops/forms.py; the candidates are the
 ``*_forms`` functions below, which add two more forms: "gemm", a matrix product over unfolded
-patches, and "conv", the input gradient of a transposed convolution as the ordinary convolution it
-is); with ``train.conv_forms=rules``, the fixed shape rules ``transposed_form`` and
+patches, for image layers, and "conv", the input gradient of a transposed convolution as the
+ordinary convolution it is); with ``train.conv_forms=rules``, the fixed shape rules ``transposed_form`` and
 ``input_grad_form``, the same on every machine.
 
 What each form gains, layer by layer, and where it was measured: docs/benchmarks.md, "What each
