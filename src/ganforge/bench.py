@@ -11,7 +11,6 @@ convolutions, forward and backward), giving the achieved GFLOP/s.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -24,19 +23,13 @@ from ganforge import __version__
 from ganforge.api import override_items
 from ganforge.config import resolve
 from ganforge.errors import ConfigError
-from ganforge.ops.forms import chosen_forms
+from ganforge.ops.forms import chosen_forms, cpu_name
 
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    return f"{cpu_name()} ({torch.get_num_threads()} threads)"
 
 
 def _sync(device: torch.device) -> None:

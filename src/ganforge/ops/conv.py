@@ -264,8 +264,9 @@ def conv_plan(x, weight, bias, stride, padding, dilation, groups, size, train: b
     out = _forms.choose(_key("conv.forward", x, weight, *args), conv_forward_forms(x, weight, bias, *args))
     if not train:
         return out[0], "onednn", "onednn"
-    shape = (out[1] if out[1] is not None else conv_forward_forms(x, weight, bias, *args)[out[0]]()).shape
-    grad = _noise(shape, x.dtype)
+    size_out = [(n + 2 * p - d * (k - 1) - 1) // s + 1
+                for n, p, d, k, s in zip(x.shape[2:], padding, dilation, weight.shape[2:], stride)]
+    grad = _noise((x.shape[0], weight.shape[0], *size_out), x.dtype)  # of the output
     return (out[0], _chosen(_key("conv.input", grad, weight, *args, tuple(size)),
                             conv_input_grad_forms(grad, x, weight, size, *args)),
             _chosen(_key("conv.weight", grad, weight, *args), conv_weight_grad_forms(grad, x, weight, *args)))
@@ -375,21 +376,16 @@ def _wanted(ctx) -> list[bool]:
 
 
 class _ConvTranspose(torch.autograd.Function):
-    """A transposed convolution whose forward pass is "flipped" or "phased"; backward is oneDNN's."""
+    """A transposed convolution whose forward pass is one of ``transposed_forward_forms``; its gradients oneDNN's,
+    or a measured plan's forms."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation, groups, form, crop=False):
         ctx.save_for_backward(x, weight)
         ctx.args = (stride, padding, output_padding, dilation, groups, bias is not None, crop, form)
-        if isinstance(form, tuple):  # a measured plan (ops/forms.py)
-            y = transposed_forward_forms(x, weight, bias, stride, padding, output_padding, dilation, groups,
-                                         crop)[form[0]]()
-            return y[:, :, :x.shape[-2] * stride[0], :x.shape[-1] * stride[1]] if crop else y
-        if form == "flipped":  # (B, C_in, H, W) -> (B, C_out, H', W'): the kernel flipped, (C_in, C_out) swapped
-            flipped = weight.flip(2, 3).transpose(0, 1)
-            return F.conv2d(x, flipped, bias, 1, [k - 1 - p for p, k in zip(padding, weight.shape[2:])])
-        y = phased_conv_transpose2d(x, weight, stride[0], padding[0])  # form == "phased"
-        return y if bias is None else y + bias.view(1, -1, 1, 1)
+        name = form[0] if isinstance(form, tuple) else form  # a measured plan (ops/forms.py), or the rules' form
+        y = transposed_forward_forms(x, weight, bias, stride, padding, output_padding, dilation, groups, crop)[name]()
+        return y[:, :, :x.shape[-2] * stride[0], :x.shape[-1] * stride[1]] if crop else y
 
     @staticmethod
     def backward(ctx, grad):

@@ -64,7 +64,9 @@ def conv_forms() -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _cpu() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what ``platform`` knows: in the forms' machine key, bench
+    results and report.html."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -76,7 +78,7 @@ def _cpu() -> str:
 
 def machine() -> dict:
     """What the speed of a form depends on besides the shape: a different value measures afresh."""
-    return {"cpu": _cpu(), "aten_isa": torch.backends.cpu.get_cpu_capability(),
+    return {"cpu": cpu_name(), "aten_isa": torch.backends.cpu.get_cpu_capability(),
             "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "all"),
             "mkl_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS", "all"), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
@@ -89,16 +91,17 @@ def _cache_file(cache: str, threads: int, onednn: str, mkl: str) -> Path:
 
 
 def machine_id() -> tuple:
-    """A cheap stand-in for ``cache_file()`` in per-call lookups: what can change within one process."""
-    return torch.get_num_threads(), os.environ.get("GANFORGE_CACHE"), os.environ.get("ONEDNN_MAX_CPU_ISA")
+    """A cheap stand-in for ``cache_file()`` in per-call lookups: what can change within one process
+    (the cache folder's variable, then what ``cache_file`` is keyed by)."""
+    return (os.environ.get("GANFORGE_CACHE"), torch.get_num_threads(), os.environ.get("ONEDNN_MAX_CPU_ISA", "all"),
+            os.environ.get("MKL_ENABLE_INSTRUCTIONS", "all"))
 
 
 def cache_file() -> Path:
     """``<cache>/conv-forms/<digest of machine()>.json``."""
     from ganforge.data.download import cache_dir
 
-    return _cache_file(str(cache_dir()), torch.get_num_threads(), os.environ.get("ONEDNN_MAX_CPU_ISA", "all"),
-                       os.environ.get("MKL_ENABLE_INSTRUCTIONS", "all"))
+    return _cache_file(str(cache_dir()), *machine_id()[1:])
 
 
 def _read(path: Path) -> dict[str, str]:

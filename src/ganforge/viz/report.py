@@ -24,6 +24,7 @@ import numpy as np
 from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.io import read_jsonl, to_json, write_text
+from ganforge.ops.forms import cpu_name
 
 _LOSS_KEYS = {"step", "epoch", "d_loss", "g_loss"}
 _EVENTS = {"epoch", "resume", "stopped", "ada", "init_from"}
@@ -31,16 +32,6 @@ _EVENTS = {"epoch", "resume", "stopped", "ada", "init_from"}
 
 # ---------------------------------------------------------------------------
 # Environment
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def environment(device: str | None = None) -> dict:
     import torch
@@ -51,7 +42,7 @@ def environment(device: str | None = None) -> dict:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device or "cpu",
