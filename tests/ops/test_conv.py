@@ -374,6 +374,7 @@ def test_tf_same_transposed_matches_its_definition(c_in, c_out, k, s, size, form
     y = layer(x)
     y_ref = _reference_same_transposed(x, layer.weight, layer.bias, s)
     assert y.shape == (3, c_out, s * size, s * (size + 1))
+    assert y.is_contiguous()  # the cut is copied out: batch norm after a strided view takes a slow path
     up = torch.randn(y.shape, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
     params = [x, layer.weight, layer.bias]
     got = [y, *torch.autograd.grad(y, params, up)]
@@ -411,3 +412,16 @@ def test_tf_same_convolution_matches_explicit_padding(c_in, c_out, k, s, size, f
     mags[2:] = _magnitudes(reference, x, layer.weight, layer.bias, scaled)[2:]
     assert_within_rounding([y, gx, gw, gb], [y_ref, gx_ref, gw_ref, gb_ref], mags,
                            terms=max(x.numel(), y.numel(), layer.weight.numel()))
+
+
+def test_tf_same_transposed_cut_keeps_channels_last():
+    """The cut output is dense in the layer's memory format: NHWC in, NHWC out, the same values as NCHW."""
+    from ganforge.ops.conv import ConvTranspose2dSame
+
+    torch.manual_seed(0)
+    layer = ConvTranspose2dSame(6, 4, 5, 2).double()
+    x = torch.randn(2, 6, 7, 7, dtype=torch.float64)
+    y = layer(x)
+    y_nhwc = layer(x.contiguous(memory_format=torch.channels_last))
+    assert layer.crop and y.is_contiguous() and y_nhwc.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y_nhwc, y, rtol=0, atol=1e-12)

@@ -26,6 +26,7 @@ from ganforge.families import Batch, DataSpec, TrainingForms, build_family
 from ganforge.io import write_text
 from ganforge.metrics.evaluate import TrainingEvaluator
 from ganforge.ops.forms import agreed, set_conv_forms
+from ganforge.ops.memory import keep_freed_memory
 from ganforge.rundir import RunDir, resume_point, save_checkpoint, write_checkpoint
 from ganforge.train import distributed
 from ganforge.train.augment import AdaptiveAugment, with_augment
@@ -139,6 +140,8 @@ class Trainer:
         self._refuse_taken_run_dir()
         if t.threads:
             torch.set_num_threads(t.threads)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # each step reuses the last one's pages (ops/memory.py)
         set_conv_forms(t.conv_forms)  # which form computes each convolution (ops/forms.py)
         self.precision = resolve_precision(t.precision, self.device)
         self.autocast = autocast_for(self.precision, self.device)
