@@ -21,6 +21,9 @@ read as plain PyTorch.
   of ``bernoulli_``'s one generator call per element: the same drop probability (to within
   2**-16) and scaling, from the same generator, but not the same random numbers as
   ``nn.Dropout``.
+- ``memory.py``: glibc's allocator told to keep freed blocks (``mallopt``), so a training step
+  reuses the last step's pages instead of faulting in fresh ones; set once by ``Trainer`` on the
+  CPU, never a change to a number (``GANFORGE_MALLOC=system`` opts out).
 - ``fused.py``: the simultaneous update's two gradients. ``separate_gradients`` is the plain
   form (two gradient calls over one graph); ``shared_d_backward`` takes both from one backward
   pass through D, and ``shared_d_backward_applies`` is the one test of when that is exact.

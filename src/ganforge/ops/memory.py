@@ -7,8 +7,8 @@ fresh ``mmap`` and returns the memory on ``free``, and it trims the heap's free 
 zero-fills each one on its first write. Seed 000's bf16 step (batch 256) took about 18,600 such page
 faults, some 70 MB, per step. With blocks up to 32 MiB served from the heap (glibc's largest
 ``M_MMAP_THRESHOLD`` on 64-bit) and the heap trimmed only above 1 GiB of free top, the step reuses
-the pages it freed: the step 430 -> 380 ms, peak resident memory unchanged (615 and 613 MB;
-docs/benchmarks.md, "Page faults").
+the pages it freed: 447 -> 413 ms (median of three processes each, AMD EPYC, bf16), peak resident
+memory unchanged (613-620 and 606-609 MB; docs/benchmarks.md, "On an AMD EPYC with AVX512-BF16").
 
 It changes where memory comes from, never a number the step computes. It is process-wide, so it is
 done where ganforge owns the process's work (``Trainer`` on the CPU), once; ``GANFORGE_MALLOC=system``
