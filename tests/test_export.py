@@ -32,7 +32,7 @@ def _tiny_run(preset: str, root) -> tuple:
     """One training step of ``preset`` on the embedded digits (resized to the preset's shape)."""
     over = {"data.name": "digits", "train.steps": 1, "train.batch_size": 16, "train.progress": False,
             "train.num_samples": 10, "train.threads": 1,
-            "train.conv_forms": "rules"}  # export is under test, not the forms (measuring them: ~30 s of resnet256's 115 s)
+            "train.conv_forms": "rules"}  # export is under test, not the forms (measuring: 30 s of resnet256's 115)
     if preset == "ring8-gan":
         over["data.name"] = "ring8"
     if resolve(preset).family == "pix2pix" and not resolve(preset).data.pairs:
