@@ -13,6 +13,7 @@ curves should lie inside TensorFlow's.
     python benchmarks/tf_parity_training.py ganforge --data /tmp/fm10k --seed 0 --precision fp32 --out runs/parity/gf-fp32-s0
     python benchmarks/tf_parity_training.py score runs/parity/*
     python benchmarks/tf_parity_training.py plot runs/parity --out docs/parity_seed000
+    python benchmarks/tf_parity_training.py first-half runs/parity    # epochs 1-10: the exact rank-sum test
 
 Run one training at a time (they compete for the same cores). ``tf`` imports only TensorFlow
 and NumPy (from ``tf_tutorial_step.py``, the tutorial's models); the rest import ganforge.
@@ -221,6 +222,39 @@ def plot(args) -> None:
     fig.savefig(f"{args.out}_grids.png", dpi=110)
 
 
+def _rank_sum_p(a: list[float], b: list[float]) -> tuple[int, float]:
+    """The rank sum of ``a`` among ``a + b`` and its exact two-sided p under exchangeability: the share of all
+    splits of the pooled values into groups of len(a) and len(b) whose rank sum is at least as far from the
+    mean."""
+    from itertools import combinations
+
+    pooled = sorted(a + b)
+    rank = {v: i + 1 for i, v in enumerate(pooled)}  # FIDs to 0.01: ties do not happen in practice
+    observed = sum(rank[v] for v in a)
+    centre = len(a) * (len(pooled) + 1) / 2
+    sums = [sum(c) for c in combinations(range(1, len(pooled) + 1), len(a))]
+    return observed, sum(abs(s - centre) >= abs(observed - centre) - 1e-9 for s in sums) / len(sums)
+
+
+def first_half(args) -> None:
+    """Each run's mean FID over epochs 1-10 (the part of the curve where ganforge was slower), and the exact
+    rank-sum test of each ganforge group against TensorFlow's runs."""
+    runs = {p.parent.name: {int(k): v for k, v in json.loads(p.read_text()).items()}
+            for root in args.roots for p in sorted(Path(root).glob("*/fid.json"))}
+    means: dict[str, list[float]] = {}
+    for name, fids in sorted(runs.items()):
+        if all(e in fids for e in range(1, 11)):
+            means.setdefault(_group(name), []).append(float(np.mean([fids[e] for e in range(1, 11)])))
+            print(f"{name}: {means[_group(name)][-1]:.1f}")
+    tf = means.pop("tf", [])
+    print(f"\nTensorFlow: {len(tf)} runs, mean {np.mean(tf):.1f}, range {min(tf):.1f}-{max(tf):.1f}")
+    for group, values in means.items():
+        rank, p = _rank_sum_p(values, tf)
+        print(f"{group}: {len(values)} runs, mean {np.mean(values):.1f}, range {min(values):.1f}-{max(values):.1f}; "
+              f"rank sum {rank} of {len(values)} among {len(values) + len(tf)} (chance {len(values) * (len(values) + len(tf) + 1) / 2:.0f}), "
+              f"exact two-sided p = {p:.3f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -239,11 +273,14 @@ def main() -> None:
                            help="more preset overrides, e.g. g_optim.name=adam-keras d_optim.name=adam-keras")
     a = sub.add_parser("score")
     a.add_argument("runs", nargs="+")
+    a = sub.add_parser("first-half")
+    a.add_argument("roots", nargs="+", help="folders of run directories holding fid.json")
     a = sub.add_parser("plot")
     a.add_argument("root")
     a.add_argument("--out", required=True)
     args = p.parse_args()
-    {"prepare": prepare, "tf": train_tf, "ganforge": train_ganforge, "score": score, "plot": plot}[args.cmd](args)
+    {"prepare": prepare, "tf": train_tf, "ganforge": train_ganforge, "score": score, "plot": plot,
+     "first-half": first_half}[args.cmd](args)
 
 
 if __name__ == "__main__":
