@@ -150,6 +150,12 @@ def score(args) -> None:
         print(run.name, " ".join(f"{v:.0f}" for v in fids.values()))
 
 
+def _fids(*roots: str | Path) -> dict[str, dict[int, float]]:
+    """{run name: {epoch: FID}} of every run directory under ``roots`` that ``score`` has written fid.json in."""
+    return {p.parent.name: {int(k): v for k, v in json.loads(p.read_text()).items()}
+            for root in roots for p in sorted(Path(root).glob("*/fid.json"))}
+
+
 def _group(name: str) -> str:
     return name.rsplit("-s", 1)[0]  # tf-s0 -> tf, gf-fp32-s1 -> gf-fp32
 
@@ -160,7 +166,7 @@ def plot(args) -> None:
     import matplotlib.pyplot as plt
 
     root = Path(args.root)
-    runs = {p.parent.name: {int(k): v for k, v in json.loads(p.read_text()).items()} for p in sorted(root.glob("*/fid.json"))}
+    runs = _fids(root)
     groups: dict[str, list[str]] = {}
     for name in runs:
         groups.setdefault(_group(name), []).append(name)
@@ -222,25 +228,24 @@ def plot(args) -> None:
     fig.savefig(f"{args.out}_grids.png", dpi=110)
 
 
-def _rank_sum_p(a: list[float], b: list[float]) -> tuple[int, float]:
+def _rank_sum_p(a: list[float], b: list[float]) -> tuple[float, float]:
     """The rank sum of ``a`` among ``a + b`` and its exact two-sided p under exchangeability: the share of all
     splits of the pooled values into groups of len(a) and len(b) whose rank sum is at least as far from the
     mean."""
     from itertools import combinations
 
     pooled = sorted(a + b)
-    rank = {v: i + 1 for i, v in enumerate(pooled)}  # FIDs to 0.01: ties do not happen in practice
+    rank = {v: (pooled.index(v) + 1 + len(pooled) - pooled[::-1].index(v)) / 2 for v in pooled}  # tied: mid-rank
     observed = sum(rank[v] for v in a)
     centre = len(a) * (len(pooled) + 1) / 2
-    sums = [sum(c) for c in combinations(range(1, len(pooled) + 1), len(a))]
+    sums = [sum(c) for c in combinations([rank[v] for v in pooled], len(a))]
     return observed, sum(abs(s - centre) >= abs(observed - centre) - 1e-9 for s in sums) / len(sums)
 
 
 def first_half(args) -> None:
     """Each run's mean FID over epochs 1-10 (the part of the curve where ganforge was slower), and the exact
     rank-sum test of each ganforge group against TensorFlow's runs."""
-    runs = {p.parent.name: {int(k): v for k, v in json.loads(p.read_text()).items()}
-            for root in args.roots for p in sorted(Path(root).glob("*/fid.json"))}
+    runs = _fids(*args.roots)
     means: dict[str, list[float]] = {}
     for name, fids in sorted(runs.items()):
         if all(e in fids for e in range(1, 11)):
@@ -250,9 +255,9 @@ def first_half(args) -> None:
     print(f"\nTensorFlow: {len(tf)} runs, mean {np.mean(tf):.1f}, range {min(tf):.1f}-{max(tf):.1f}")
     for group, values in means.items():
         rank, p = _rank_sum_p(values, tf)
-        print(f"{group}: {len(values)} runs, mean {np.mean(values):.1f}, range {min(values):.1f}-{max(values):.1f}; "
-              f"rank sum {rank} of {len(values)} among {len(values) + len(tf)} (chance {len(values) * (len(values) + len(tf) + 1) / 2:.0f}), "
-              f"exact two-sided p = {p:.3f}")
+        n, total = len(values), len(values) + len(tf)
+        print(f"{group}: {n} runs, mean {np.mean(values):.1f}, range {min(values):.1f}-{max(values):.1f}; "
+              f"rank sum {rank:g} of {n} among {total} (chance {n * (total + 1) / 2:g}), exact two-sided p = {p:.3f}")
 
 
 def main() -> None:
