@@ -76,9 +76,14 @@ def ada(args) -> None:
         "none": ["train.augment=none"],
         "diffaugment": [f"train.augment={policy}"],
         "ada": [f"train.augment={policy}", f"train.ada_target={args.target}"],
+        "ada-bgc": ["train.augment=bgc", f"train.ada_target={args.target}"],
     }
+    chosen = args.variants.split(",")
+    unknown = sorted(set(chosen) - set(variants))
+    if unknown:
+        raise SystemExit(f"--variants: unknown {', '.join(unknown)} (valid: {', '.join(variants)})")
     with ThreadPoolExecutor(args.jobs) as pool:
-        dirs = list(pool.map(lambda kv: train(args, kv[0], args.train, args.steps, *kv[1]), variants.items()))
+        dirs = list(pool.map(lambda name: train(args, name, args.train, args.steps, *variants[name]), chosen))
         rows = [r for rs in pool.map(lambda d: score(args, d), dirs) for r in rs]
     report(args, rows)
 
@@ -105,6 +110,9 @@ def main() -> None:
     p.add_argument("--num", type=int, default=5000, help="samples per checkpoint")
     p.add_argument("--policy", default="color,translation,cutout", help="the transforms (DiffAugment's for small data)")
     p.add_argument("--target", type=float, default=0.6)
+    p.add_argument("--variants", default="none,diffaugment,ada,ada-bgc",
+                   help="ada: which runs (none; diffaugment: --policy at p = 1; ada: ADA on --policy; "
+                        "ada-bgc: ADA on the paper's blit, geometric and colour transforms)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default="runs/small-data")

@@ -175,7 +175,8 @@ class TrainConfig:
     sync_bn: bool = False           # with several ranks: batch norm statistics over all ranks' batches
     eval_every: int = 0             # epochs between FID/KID/IS evaluations (0 = off); keeps checkpoints/best.pt
     eval_num: int = 2000            # samples per evaluation during training
-    augment: str = ""               # DiffAugment of D's inputs: "translation,cutout" (also color), auto (< 10k images); off
+    augment: str = ""               # DiffAugment of D's inputs: "translation,cutout" (also color, flip, rot90,
+                                    # geometric; bgc = ADA's set), auto (< 10k images); off
     augment_p: float = 1.0          # probability that each transform hits each image
     ada_target: float | None = None  # ADA (Karras et al. 2020): adapt that probability p, from 0, towards
                                     # r_t = E[sign D(real)] = this target (the paper: 0.6); None: a fixed augment_p

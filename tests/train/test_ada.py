@@ -182,9 +182,10 @@ def ada_records(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"event": "ada"' in line]
 
 
-def test_resumed_run_adapts_and_trains_exactly_as_an_uninterrupted_one(tmp_path):
-    full = train(tmp_path / "full", **{"train.steps": 20})
-    part = train(tmp_path / "part", **{"train.steps": 7})  # stops one D update into an interval
+@pytest.mark.parametrize("policy", ["translation,cutout", "bgc"])  # bgc: the resampling transforms too
+def test_resumed_run_adapts_and_trains_exactly_as_an_uninterrupted_one(tmp_path, policy):
+    full = train(tmp_path / "full", **{"train.steps": 20, "train.augment": policy})
+    part = train(tmp_path / "part", **{"train.steps": 7, "train.augment": policy})  # one D update into an interval
     assert load_checkpoint(list_checkpoints(part)[-1])["ada"]["updates"] == 1
     Trainer.resume(part, {"train.steps": 20}).fit()
     a, b = (load_checkpoint(list_checkpoints(run)[-1]) for run in (full, part))

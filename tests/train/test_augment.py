@@ -6,8 +6,8 @@ import torch
 from ganforge.config import resolve
 from ganforge.errors import ConfigError
 from ganforge.models import build_models
-from ganforge.train.augment import (AUTO_BELOW, AUTO_POLICY, POLICIES, AugmentedD, color, cutout, diff_augment,
-                                    resolve_policy, translation, with_augment)
+from ganforge.train.augment import (AUTO_BELOW, AUTO_POLICY, POLICIES, AugmentedD, color, cutout, diff_augment, flip,
+                                    geometric, parse_policy, resolve_policy, rot90, translation, with_augment)
 
 
 def images(b=6, c=3, h=16, w=16, seed=0):
@@ -18,6 +18,7 @@ def images(b=6, c=3, h=16, w=16, seed=0):
 @pytest.mark.parametrize("name", sorted(POLICIES))
 @pytest.mark.parametrize("c", [1, 3])
 def test_shape_kept_and_identity_at_p0(name, c):
+    torch.manual_seed(0)
     x = images(c=c)
     assert torch.equal(POLICIES[name](x, 0.0), x)
     y = POLICIES[name](x, 1.0)
@@ -86,8 +87,61 @@ def test_with_augment_wraps_D_and_generator_gets_gradients():
 
 
 def test_unknown_transform_is_a_one_line_error():
-    cfg = resolve(None, {"train.augment": "translation,flip"})
-    with pytest.raises(ConfigError, match="unknown transform 'flip'"):
+    cfg = resolve(None, {"train.augment": "translation,mixup"})
+    with pytest.raises(ConfigError, match="unknown transform 'mixup'"):
         with_augment(torch.nn.Identity(), cfg.train, 100)
     with pytest.raises(ConfigError, match="augment_p"):
         resolve(None, {"train.augment_p": 1.5})
+
+
+def test_flip_mirrors_about_half_of_the_chosen_images():
+    torch.manual_seed(3)
+    x = images(b=400, c=1, h=8, w=8)
+    y = flip(x, 1.0)
+    same = (y == x).flatten(1).all(1)
+    mirrored = (y == x.flip(3)).flatten(1).all(1)
+    assert (same | mirrored).all() and not (same & mirrored).any()
+    assert 140 <= mirrored.sum() <= 260                 # Binomial(400, 1/2): mean 200, sd 10
+    y = flip(x, 0.2)                                    # 1 in 10 mirrored: mean 40, sd 6
+    assert 10 <= (y == x.flip(3)).flatten(1).all(1).sum() <= 70
+
+
+def test_rot90_turns_each_image_by_a_multiple_of_a_right_angle():
+    torch.manual_seed(4)
+    x = images(b=200, c=2, h=8, w=8)
+    y = rot90(x, 1.0)
+    turns = torch.stack([(y == torch.rot90(x, k, dims=(2, 3))).flatten(1).all(1) for k in range(4)])  # (4, B)
+    assert (turns.sum(0) == 1).all()                    # each image is exactly one of its four rotations
+    assert (turns.sum(1) >= 20).all()                   # each of the four at 1/4: mean 50, sd 6
+    with pytest.raises(ConfigError, match="square"):
+        rot90(images(h=8, w=12), 1.0)
+
+
+def test_geometric_resamples_with_weights_that_sum_to_one():
+    torch.manual_seed(5)
+    x = images(b=16, c=3, h=16, w=16).double().requires_grad_()
+    y = geometric(x, 1.0)
+    y.sum().backward()
+    # bilinear weights of each output pixel sum to 1, mirrored borders included: the gradient's total is the
+    # number of output values (float32 resampling: 16 * 3 * 256 terms of rounding 2^-24 each at most)
+    assert x.grad.sum().item() == pytest.approx(16 * 3 * 16 * 16, rel=1e-5)
+    assert y.dtype == torch.float64
+    flat = torch.full((8, 1, 16, 16), 0.375)
+    assert torch.allclose(geometric(flat, 1.0), flat, atol=1e-6)  # an affine map of a flat image is flat
+    assert geometric(x.detach().bfloat16(), 1.0).dtype == torch.bfloat16
+
+
+def test_geometric_moves_an_image_with_the_probability_of_any_of_its_five_draws():
+    torch.manual_seed(6)
+    x = images(b=2000, c=1, h=8, w=8)
+    moved = ~(geometric(x, 0.2) == x).flatten(1).all(1)
+    # scale, anisotropy and translation each at p, the two rotations each at 1 - sqrt(1 - p):
+    # P(none) = (1 - p)^3 (1 - p) = 0.8^4, so P(moved) = 0.5904 (sd over 2,000 images: 0.011)
+    assert abs(moved.float().mean().item() - (1 - 0.8 ** 4)) < 0.05
+
+
+def test_bgc_names_the_ada_paper_groups():
+    assert parse_policy("bgc") == ["flip", "rot90", "translation", "geometric", "color"]
+    assert parse_policy("bgc, cutout") == ["flip", "rot90", "translation", "geometric", "color", "cutout"]
+    x = images()
+    assert torch.equal(diff_augment(x, "bgc", 0.0), x)

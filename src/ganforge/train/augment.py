@@ -5,13 +5,16 @@ real *and* generated images with the same random, differentiable transforms, in 
 G's, keeps D from memorising while G still learns the un-augmented distribution (the transforms
 are applied to both sides, so they do not leak into the samples).
 
-    train.augment: "translation,cutout"   # any of color, translation, cutout, comma-separated
+    train.augment: "translation,cutout"   # any of color, translation, cutout, flip, rot90, geometric, comma-separated
+    train.augment: bgc                    # ADA's groups: flip,rot90,translation,geometric,color
     train.augment: auto                   # translation,cutout when the data set has < 10,000 images, else off
     train.augment: off                    # (or "") no augmentation
     train.augment_p: 1.0                  # each transform hits each image with this probability
 
 Images are (B, C, H, W) in [-1, 1]. Each transform is applied per image with probability p;
-at p = 0 the output equals the input exactly.
+at p = 0 the output equals the input exactly. color, translation and cutout are DiffAugment's;
+flip, rot90 and geometric (scale, rotation, anisotropy, fractional shift) are ADA's, whose paper
+found geometric transforms the ones that matter most on small data sets.
 
 ADA (Karras et al. 2020, "adaptive discriminator augmentation") sets p from D's outputs instead of
 fixing it (``AdaptiveAugment``):
@@ -82,14 +85,76 @@ def cutout(x: torch.Tensor, p: float = 1.0, ratio: float = CUTOUT) -> torch.Tens
     return x.masked_fill(hole, 0.0)
 
 
-POLICIES = {"color": color, "translation": translation, "cutout": cutout}
+def flip(x: torch.Tensor, p: float = 1.0) -> torch.Tensor:
+    """Mirror left-right: each chosen image with probability 1/2 (ADA's xflip)."""
+    b = x.shape[0]
+    mirrored = _chosen(x, p) & (torch.rand(b, 1, 1, 1, device=x.device) < 0.5)
+    return torch.where(mirrored, x.flip(3), x)
+
+
+def rot90(x: torch.Tensor, p: float = 1.0) -> torch.Tensor:
+    """Rotate by 0, 90, 180 or 270 degrees, uniformly, each chosen image (ADA's rotate90; square images)."""
+    b, _, h, w = x.shape
+    if h != w:
+        raise ConfigError(f"train.augment: rot90 needs square images, got {h}x{w}; leave rot90 out of the transforms")
+    k = torch.randint(0, 4, (b, 1, 1, 1), device=x.device).masked_fill(~_chosen(x, p), 0)
+    out = x
+    for turns in (1, 2, 3):
+        out = torch.where(k == turns, torch.rot90(x, turns, dims=(2, 3)), out)
+    return out
+
+
+SCALE_STD = 0.2       # geometric: log2 of the isotropic and the anisotropic scale ~ N(0, 0.2^2)
+SHIFT_STD = 0.125     # geometric: fractional translation ~ N(0, 0.125^2) of the image size, each axis
+
+
+def geometric(x: torch.Tensor, p: float = 1.0) -> torch.Tensor:
+    """ADA's general geometric transforms, composed into one affine map per image and resampled once
+    (bilinear, mirrored at the borders): isotropic scale, rotation, anisotropic scale, rotation, fractional
+    translation. Each is drawn per image with probability p, the two rotations each with 1 - sqrt(1 - p) so
+    that some rotation happens with probability p. Images that draw none pass through unchanged."""
+    b = x.shape[0]
+    dev = x.device
+
+    def chosen(q: float) -> torch.Tensor:
+        return torch.rand(b, device=dev) < q
+
+    def rotation(q: float) -> torch.Tensor:                                     # (B, 2, 2)
+        angle = (torch.rand(b, device=dev) * 2 - 1) * torch.pi * chosen(q)
+        c, s = angle.cos(), angle.sin()
+        return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
+
+    def scaling(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:           # (B, 2, 2)
+        return torch.diag_embed(torch.stack([sx, sy], -1))
+
+    q_rot = 1 - (1 - p) ** 0.5
+    iso = torch.exp2(torch.randn(b, device=dev) * SCALE_STD * chosen(p))
+    aniso = torch.exp2(torch.randn(b, device=dev) * SCALE_STD * chosen(p))
+    shift = torch.randn(b, 2, device=dev) * (2 * SHIFT_STD) * chosen(p)[:, None]  # [-1, 1] spans the image
+    # The map from the output's coordinates to the input's. Each factor's distribution is that of its
+    # inverse (scales log-symmetric, angles and shifts symmetric), so drawing this map directly draws the
+    # transform's inverse.
+    linear = scaling(iso, iso) @ rotation(q_rot) @ scaling(aniso, 1 / aniso) @ rotation(q_rot)
+    moved = ~(linear == torch.eye(2, device=dev)).all(dim=(1, 2)) | (shift != 0).any(dim=1)
+    if not moved.any():
+        return x
+    theta = torch.cat([linear, shift[:, :, None]], dim=2)                         # (B, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return torch.where(moved[:, None, None, None], out.to(x.dtype), x)
+
+
+POLICIES = {"color": color, "translation": translation, "cutout": cutout, "flip": flip, "rot90": rot90,
+            "geometric": geometric}
+ALIASES = {"bgc": "flip,rot90,translation,geometric,color"}   # ADA's blit + geometric + colour groups
 
 
 def parse_policy(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = [n.strip() for part in text.split(",") for n in ALIASES.get(part.strip(), part).split(",") if n.strip()]
     for n in names:
         if n not in POLICIES:
-            raise ConfigError(f"train.augment: unknown transform '{n}' (valid: auto or {', '.join(POLICIES)}, comma-separated)")
+            raise ConfigError(f"train.augment: unknown transform '{n}' (valid: auto, bgc or {', '.join(POLICIES)}, "
+                              "comma-separated)")
     return names
 
 
