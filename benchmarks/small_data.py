@@ -3,6 +3,7 @@ fine-tuning vs training from scratch, as FID curves.
 
     python benchmarks/small_data.py ada --train pack:ada1k --reference pack:fm32rgb10k --steps 3000
     python benchmarks/small_data.py finetune --source pack:clothes --train pack:shoes1k --reference pack:shoesall
+    python benchmarks/small_data.py overfit --train pack:ada1k --reference pack:fm32rgb10k --variants none,ada
 
 Every run trains ``--preset`` (default fast-32) for ``--steps`` steps with a checkpoint every
 ``--every`` epochs (kept), two runs at a time, one thread each (``--jobs``); then every checkpoint's EMA
@@ -97,9 +98,73 @@ def finetune(args) -> None:
     report(args, rows)
 
 
+def d_outputs(args, run_dir: Path) -> list[dict]:
+    """D's raw outputs at every checkpoint of ``run_dir`` on the training images, on as many images of the
+    reference set that it was not trained on, and on as many of G's: the ADA paper's overfitting picture
+    (its Figure 1). D is in training mode on batches of one kind, as the training steps show it a real or a
+    generated batch; nothing is augmented. And how many of the EMA G's samples lie nearer (in pixels) to a
+    training image than to any held-out one."""
+    import torch
+
+    from ganforge.data import load_dataset
+    from ganforge.rundir import load_checkpoint
+    from ganforge.sampler import load_family, sampler_from_checkpoint
+
+    torch.set_num_threads(1)
+    train_x = load_dataset(args.train).x
+    seen = {bytes(img.numpy()) for img in train_x}
+    held = torch.stack([img for img in load_dataset(args.reference).x if bytes(img.numpy()) not in seen])
+    held = held[torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:len(train_x)]]
+    rows = []
+    for ckpt in sorted((run_dir / "checkpoints").glob("ckpt_*.pt")):
+        state = load_checkpoint(ckpt)
+        family = load_family(state)
+        family.G.load_state_dict(state["G"])
+        family.D.load_state_dict(state["D"])
+        family.G.train(), family.D.train()
+        gen = torch.Generator().manual_seed(1)
+
+        def mean_output(images=None) -> tuple[float, float]:
+            outs = []
+            with torch.no_grad():
+                for i in range(0, len(train_x) - 63, 64):
+                    if images is None:
+                        x = family.G(torch.randn(64, family.G.z_dim, generator=gen))
+                    else:
+                        x = images[i:i + 64].float() / 127.5 - 1
+                    outs.append(family.D(x).float().flatten())
+            o = torch.cat(outs)
+            return o.mean().item(), o.sign().mean().item()
+
+        (tr, tr_sign), (ho, ho_sign), (fk, _) = mean_output(train_x), mean_output(held), mean_output()
+        # Copying: for the EMA G's samples, is the nearest image (pixels, L2) a training one or a held-out one?
+        # Half and half when G draws new images of the kind; towards 1 when it reproduces its training set.
+        samples = sampler_from_checkpoint(state).sample(len(train_x), seed=2).flatten(1)
+        near_train = torch.cdist(samples, train_x.flatten(1).float() / 127.5 - 1).min(1).values
+        near_held = torch.cdist(samples, held.flatten(1).float() / 127.5 - 1).min(1).values
+        rows.append({"run": run_dir.name, "step": int(ckpt.stem.split("_")[1]), "d_train": tr, "d_heldout": ho,
+                     "d_generated": fk, "r_train": tr_sign, "r_heldout": ho_sign,
+                     "nearer_train": (near_train < near_held).float().mean().item()})
+    return rows
+
+
+def overfit(args) -> None:
+    rows = [r for name in args.variants.split(",") for r in d_outputs(args, Path(args.out) / name)]
+    with open(Path(args.out) / "d_outputs.jsonl", "a") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    print("| run | step | D on training images | D on held-out images | D on generated | sign, training | sign, held-out "
+          "| samples nearer a training image |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['run']} | {r['step']} | {r['d_train']:.2f} | {r['d_heldout']:.2f} | {r['d_generated']:.2f} | "
+              f"{r['r_train']:.2f} | {r['r_heldout']:.2f} | {r['nearer_train']:.2f} |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["ada", "finetune"])
+    p.add_argument("what", choices=["ada", "finetune", "overfit"],
+                   help="overfit: D's raw outputs on training, held-out and generated images at each checkpoint")
     p.add_argument("--train", required=True, help="the small data set trained on")
     p.add_argument("--reference", required=True, help="the data set FID is measured against")
     p.add_argument("--source", help="finetune: the other data the source run trains on")
@@ -118,7 +183,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/small-data")
     args = p.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    ada(args) if args.what == "ada" else finetune(args)
+    {"ada": ada, "finetune": finetune, "overfit": overfit}[args.what](args)
 
 
 if __name__ == "__main__":
