@@ -4,6 +4,7 @@ fine-tuning vs training from scratch, as FID curves.
     python benchmarks/small_data.py ada --train pack:ada1k --reference pack:fm32rgb10k --steps 3000
     python benchmarks/small_data.py finetune --source pack:clothes --train pack:shoes1k --reference pack:shoesall
     python benchmarks/small_data.py overfit --train pack:ada1k --reference pack:fm32rgb10k --variants none,ada
+    python benchmarks/small_data.py plot --variants none,ada --png ada.png
 
 Every run trains ``--preset`` (default fast-32) for ``--steps`` steps with a checkpoint every
 ``--every`` epochs (kept), two runs at a time, one thread each (``--jobs``); then every checkpoint's EMA
@@ -161,12 +162,66 @@ def overfit(args) -> None:
               f"{r['r_train']:.2f} | {r['r_heldout']:.2f} | {r['nearer_train']:.2f} |", flush=True)
 
 
+def plot(args) -> None:
+    """FID against steps for every run in ``--out``/results.jsonl (its newest row per run and step), and
+    beside it D's outputs on training and held-out images from d_outputs.jsonl when ``overfit`` has run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def newest(path: Path) -> dict:
+        rows = {}
+        for line in open(path) if path.is_file() else []:
+            r = json.loads(line)
+            rows[(r["run"], r["step"])] = r
+        return rows
+
+    fids, outputs = newest(Path(args.out) / "results.jsonl"), newest(Path(args.out) / "d_outputs.jsonl")
+    runs = [name for name in args.variants.split(",") if any(run == name for run, _ in fids)]
+    fig, axes = plt.subplots(1, 2 if outputs else 1, figsize=(11 if outputs else 6, 4), squeeze=False)
+    for name in runs:
+        steps = sorted(step for run, step in fids if run == name)
+        line, = axes[0][0].plot(steps, [fids[name, s]["fid"] for s in steps], marker=".", label=name)
+        steps = sorted(step for run, step in outputs if run == name)
+        if outputs and steps:
+            axes[0][1].plot(steps, [outputs[name, s]["d_train"] for s in steps], color=line.get_color(),
+                            label=f"{name}: training images")
+            axes[0][1].plot(steps, [outputs[name, s]["d_heldout"] for s in steps], color=line.get_color(), ls="--",
+                            label=f"{name}: held-out images")
+    axes[0][0].set(xlabel="step", ylabel="FID (lower is better)", title=args.title or "FID against steps")
+    axes[0][0].legend()
+    if outputs:
+        axes[0][1].axhline(0, color="grey", lw=0.5)
+        axes[0][1].set(xlabel="step", ylabel="mean raw D output (no augmentation)", title="D on real images")
+        axes[0][1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=110)
+    print(f"wrote {args.png}")
+    if args.grids:
+        from PIL import Image, ImageDraw
+
+        tiles = []
+        for name in args.variants.split(","):
+            newest_grid = sorted((Path(args.out) / name / "samples").glob("epoch_*.png"))[-1]
+            tile = Image.open(newest_grid).convert("RGB").resize((384, 384), Image.Resampling.LANCZOS)
+            labelled = Image.new("RGB", (384, 404), "white")
+            labelled.paste(tile, (0, 20))
+            ImageDraw.Draw(labelled).text((4, 4), f"{name}, {newest_grid.stem.replace('_', ' ')}", fill="black")
+            tiles.append(labelled)
+        sheet = Image.new("RGB", (sum(t.width + 8 for t in tiles) - 8, 404), "white")
+        for i, t in enumerate(tiles):
+            sheet.paste(t, (i * (384 + 8), 0))
+        sheet.save(args.grids)
+        print(f"wrote {args.grids}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["ada", "finetune", "overfit"],
+    p.add_argument("what", choices=["ada", "finetune", "overfit", "plot"],
                    help="overfit: D's raw outputs on training, held-out and generated images at each checkpoint")
-    p.add_argument("--train", required=True, help="the small data set trained on")
-    p.add_argument("--reference", required=True, help="the data set FID is measured against")
+    p.add_argument("--train", help="the small data set trained on (all but plot)")
+    p.add_argument("--reference", help="the data set FID is measured against (all but plot)")
     p.add_argument("--source", help="finetune: the other data the source run trains on")
     p.add_argument("--preset", default="fast-32")
     p.add_argument("--steps", type=int, default=3000)
@@ -181,9 +236,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default="runs/small-data")
+    p.add_argument("--png", default="small_data.png", help="plot: the figure's file")
+    p.add_argument("--title", help="plot: the FID panel's title")
+    p.add_argument("--grids", help="plot: also this PNG of each run's newest sample grid, side by side")
     args = p.parse_args()
+    if args.what != "plot" and not (args.train and args.reference):
+        p.error(f"{args.what} needs --train and --reference")
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    {"ada": ada, "finetune": finetune, "overfit": overfit}[args.what](args)
+    {"ada": ada, "finetune": finetune, "overfit": overfit, "plot": plot}[args.what](args)
 
 
 if __name__ == "__main__":
