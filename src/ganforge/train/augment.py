@@ -14,7 +14,10 @@ are applied to both sides, so they do not leak into the samples).
 Images are (B, C, H, W) in [-1, 1]. Each transform is applied per image with probability p;
 at p = 0 the output equals the input exactly. color, translation and cutout are DiffAugment's;
 flip, rot90 and geometric (scale, rotation, anisotropy, fractional shift) are ADA's, whose paper
-found geometric transforms the ones that matter most on small data sets.
+found geometric transforms the ones that matter most on small data sets. Applying a transform to
+both sides keeps it out of G's samples only while G cannot produce images whose augmented versions
+pass for augmented reals: on fast-32, ADA with bgc settled at p ~0.65 and G drew cropped, tilted
+fragments (it leaked; docs/small-data.md), where DiffAugment's three did not.
 
 ADA (Karras et al. 2020, "adaptive discriminator augmentation") sets p from D's outputs instead of
 fixing it (``AdaptiveAugment``):
