@@ -107,7 +107,7 @@ def d_outputs(args, run_dir: Path) -> list[dict]:
     training image than to any held-out one."""
     import torch
 
-    from ganforge.data import load_dataset
+    from ganforge.data import load_dataset, normalize
     from ganforge.rundir import load_checkpoint
     from ganforge.sampler import load_family, sampler_from_checkpoint
 
@@ -116,6 +116,7 @@ def d_outputs(args, run_dir: Path) -> list[dict]:
     seen = {bytes(img.numpy()) for img in train_x}
     held = torch.stack([img for img in load_dataset(args.reference).x if bytes(img.numpy()) not in seen])
     held = held[torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:len(train_x)]]
+    train_f, held_f = normalize(train_x), normalize(held)                     # [-1, 1], as D and G see images
     rows = []
     for ckpt in sorted((run_dir / "checkpoints").glob("ckpt_*.pt")):
         state = load_checkpoint(ckpt)
@@ -132,17 +133,17 @@ def d_outputs(args, run_dir: Path) -> list[dict]:
                     if images is None:
                         x = family.G(torch.randn(64, family.G.z_dim, generator=gen))
                     else:
-                        x = images[i:i + 64].float() / 127.5 - 1
+                        x = images[i:i + 64]
                     outs.append(family.D(x).float().flatten())
             o = torch.cat(outs)
             return o.mean().item(), o.sign().mean().item()
 
-        (tr, tr_sign), (ho, ho_sign), (fk, _) = mean_output(train_x), mean_output(held), mean_output()
+        (tr, tr_sign), (ho, ho_sign), (fk, _) = mean_output(train_f), mean_output(held_f), mean_output()
         # Copying: for the EMA G's samples, is the nearest image (pixels, L2) a training one or a held-out one?
         # Half and half when G draws new images of the kind; towards 1 when it reproduces its training set.
         samples = sampler_from_checkpoint(state).sample(len(train_x), seed=2).flatten(1)
-        near_train = torch.cdist(samples, train_x.flatten(1).float() / 127.5 - 1).min(1).values
-        near_held = torch.cdist(samples, held.flatten(1).float() / 127.5 - 1).min(1).values
+        near_train = torch.cdist(samples, train_f.flatten(1)).min(1).values
+        near_held = torch.cdist(samples, held_f.flatten(1)).min(1).values
         rows.append({"run": run_dir.name, "step": int(ckpt.stem.split("_")[1]), "d_train": tr, "d_heldout": ho,
                      "d_generated": fk, "r_train": tr_sign, "r_heldout": ho_sign,
                      "nearer_train": (near_train < near_held).float().mean().item()})

@@ -119,8 +119,8 @@ def geometric(x: torch.Tensor, p: float = 1.0) -> torch.Tensor:
     b = x.shape[0]
     dev = x.device
 
-    def chosen(q: float) -> torch.Tensor:
-        return torch.rand(b, device=dev) < q
+    def chosen(q: float) -> torch.Tensor:                                       # (B,)
+        return _chosen(x, q).view(b)
 
     def rotation(q: float) -> torch.Tensor:                                     # (B, 2, 2)
         angle = (torch.rand(b, device=dev) * 2 - 1) * torch.pi * chosen(q)
