@@ -33,7 +33,7 @@ from ganforge.errors import ConfigError
 from ganforge.models.base import Discriminator, Generator
 from ganforge.models.cgan import ConditionalBatchNorm2d
 from ganforge.models.layers import maybe_sn
-from ganforge.ops import Conv2d, Linear, upsample_nearest
+from ganforge.ops import Conv2d, Linear, attention, upsample_nearest
 
 WIDEST = 16  # the largest channel multiplier of width
 
@@ -98,11 +98,11 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """``y`` is unused: G calls each of its stages with the labels."""
         b, c, h, w = x.shape
-        theta = self.theta(x).flatten(2)                                  # (B, C/8, HW)
-        phi = F.max_pool2d(self.phi(x), 2).flatten(2)                     # (B, C/8, HW/4)
-        g = F.max_pool2d(self.g(x), 2).flatten(2)                         # (B, C/2, HW/4)
-        attn = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)         # (B, HW, HW/4), rows sum to 1
-        out = (g @ attn.transpose(1, 2)).view(b, -1, h, w)                # (B, C/2, HW) -> (B, C/2, H, W)
+        theta = self.theta(x).flatten(2).transpose(1, 2)                  # (B, HW, C/8): a query per pixel
+        phi = F.max_pool2d(self.phi(x), 2).flatten(2).transpose(1, 2)     # (B, HW/4, C/8): a key per 2x2 cell
+        g = F.max_pool2d(self.g(x), 2).flatten(2).transpose(1, 2)         # (B, HW/4, C/2): a value per 2x2 cell
+        out = attention(theta, phi, g)                                    # softmax(theta phi^T) g: (B, HW, C/2)
+        out = out.transpose(1, 2).reshape(b, -1, h, w)                    # -> (B, C/2, H, W)
         return x + self.gamma * self.o(out)                               # -> (B, C, H, W)
 
 
