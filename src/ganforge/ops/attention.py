@@ -6,8 +6,9 @@ that is 0.5 GB per tensor, a few of them per pass, each freshly faulted in by th
 softmax's backward alone took longer than the two matrix products. PyTorch's
 ``scaled_dot_product_attention`` (flash attention on the CPU: it walks the scores in tiles, keeping a
 running maximum and sum) computes the same function without storing them: forward and backward of
-that layer 2.0 s -> 0.65 s on 2 cores (docs/benchmarks.md, "What made the 128 and 256 px ResNets
-slow").
+that layer 1.4 s -> 0.6 s on 2 cores (``benchmarks/attention.py``), and resnet128's training step
+1.9x faster, for the page faults it no longer takes (docs/benchmarks.md, "What made the 128 and 256 px
+ResNets slow").
 
 The fused kernel needs one width for queries, keys and values; SAGAN's queries and keys are C/8 wide
 and its values C/2, so the narrower side is padded with zero channels (a zero channel adds nothing to
